@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build the guests' initramfs: busybox-static, the Orthros tools, the machine
+# profile and guest/ (init scripts).  Usage: build-initramfs.sh OUT TOOL...
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$1; shift
+busybox=${BUSYBOX:-/bin/busybox}
+[ -x "$busybox" ] || { echo "initramfs: error: no static busybox at $busybox (make deps)" >&2; exit 1; }
+file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' ||
+	{ echo "initramfs: error: $busybox is not statically linked (install busybox-static)" >&2; exit 1; }
+
+root=$(mktemp -d "$top/build/.rootfs.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/orthros,proc,sys,dev,tmp,run,root,var}
+cp "$busybox" "$root/bin/busybox"
+# one link per applet, where busybox says it belongs
+"$busybox" --list-full | while read -r applet; do
+	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+done
+ln -sf /bin/busybox "$root/init"
+cp -a "$top/guest/." "$root/"
+cp "$top/machine.conf" "$root/etc/orthros/machine.conf"
+for t in "$@"; do cp "$t" "$root/bin/"; done
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "initramfs: $out, $(stat -c %s "$out") bytes, tools: $(for t in "$@"; do printf '%s ' "${t##*/}"; done)"

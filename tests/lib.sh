@@ -1,0 +1,83 @@
+# Test library: sourced by each tests/*.t file.
+#
+# A test file defines `setup` and `teardown` (optional) and test functions
+# `t_NAME() { ... }`, in the order they run, then calls `run_tests`.  A test's
+# name is FILE-NAME with _ turned into -; ORTHROS_T (make test T=...) selects
+# tests by an extended regular expression on that name.  A test passes when its
+# function returns 0.  Output: one `ok - NAME` or `not ok - NAME` per test; on
+# failure the test's own output and the tails of the consoles.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TEST_FILE=$(basename "$0" .t)
+VM=${TEST_FILE}-$$
+export ORTHROS_VM=$VM
+PROFILE_TOOL=$TOP/build/host/orthros-profile
+PROFILE_FILE=$TOP/machine.conf
+
+vm() { "$TOP/tests/vm" --name "$VM" "$@"; }
+prof() { "$PROFILE_TOOL" --profile "$PROFILE_FILE" "$@"; }
+prof_get() { prof get "$1"; }
+
+fail() { echo "FAIL: $*"; return 1; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+}
+
+# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds.
+wait_for() {
+	local t=$1 what=$2 end
+	shift 2
+	end=$(( $(date +%s) + t ))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$end" ] || { fail "timed out after ${t}s waiting for $what"; return 1; }
+		sleep 0.2
+	done
+}
+
+console_tails() {
+	local d=$TOP/build/vm/$VM f
+	for f in "$d"/console-*.log; do
+		[ -s "$f" ] || continue
+		echo "--- tail of $(basename "$f") ---"
+		tail -n 25 "$f" | tr -d '\r'
+	done
+}
+
+run_tests() {
+	local names=() t n selected=() out rc
+	mapfile -t names < <(grep -oE '^t_[a-z0-9_]+\(\)' "$0" | sed 's/()$//')
+	for t in "${names[@]}"; do
+		n="$TEST_FILE-$(echo "${t#t_}" | tr _ -)"
+		if [ -z "${ORTHROS_T:-}" ] || grep -qE -- "$ORTHROS_T" <<<"$n"; then
+			selected+=("$t")
+		fi
+	done
+	[ ${#selected[@]} -gt 0 ] || return 0
+	out=$(mktemp)
+	if declare -F setup >/dev/null && ! setup >"$out" 2>&1; then
+		for t in "${selected[@]}"; do
+			echo "not ok - $TEST_FILE-$(echo "${t#t_}" | tr _ -) (setup failed)"
+		done
+		sed 's/^/# /' "$out"
+		console_tails | sed 's/^/# /'
+		declare -F teardown >/dev/null && teardown >/dev/null 2>&1
+		rm -f "$out"
+		return 1
+	fi
+	for t in "${selected[@]}"; do
+		n="$TEST_FILE-$(echo "${t#t_}" | tr _ -)"
+		( set -o pipefail; "$t" ) >"$out" 2>&1
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			echo "ok - $n"
+		else
+			echo "not ok - $n"
+			sed 's/^/# /' "$out"
+			console_tails | sed 's/^/# /'
+		fi
+	done
+	declare -F teardown >/dev/null && teardown >/dev/null 2>&1
+	rm -f "$out"
+}

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The machine profile parser: see profile.h and machine.conf. */
+#include "profile.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const area_names[AREA_COUNT] = {
+	[AREA_FIRST] = "first", [AREA_SHMEM] = "shmem", [AREA_GENERAL] = "general",
+	[AREA_BACKUP_A] = "backup_a", [AREA_BACKUP_B] = "backup_b",
+};
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *orth_get(const struct orth_profile *p, const char *key)
+{
+	for (int i = 0; i < p->nkeys; i++)
+		if (!strcmp(p->key[i], key))
+			return p->val[i];
+	return NULL;
+}
+
+const char *orth_area_name(enum orth_area_id a)
+{
+	return a < AREA_COUNT ? area_names[a] : "?";
+}
+
+enum orth_area_id orth_area_of(unsigned int ordinal)
+{
+	if (ordinal <= 1)
+		return AREA_FIRST;
+	return ordinal % 2 == 0 ? AREA_BACKUP_A : AREA_BACKUP_B;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return (errno || end == s || *end) ? -1 : 0;
+}
+
+static int parse_apics(const char *s, struct orth_apics *a)
+{
+	char buf[256], *tok, *save;
+
+	a->n = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		uint64_t v;
+
+		if (parse_u64(tok, &v) || v > 255 || a->n >= ORTH_MAX_APICS)
+			return -1;
+		a->id[a->n++] = (int)v;
+	}
+	return a->n ? 0 : -1;
+}
+
+static int has_apic(const struct orth_apics *a, int id)
+{
+	for (int i = 0; i < a->n; i++)
+		if (a->id[i] == id)
+			return 1;
+	return 0;
+}
+
+static int parse_area(const char *s, struct orth_area *a)
+{
+	char buf[256], *tok, *save;
+
+	a->n = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *dash = strchr(tok, '-');
+		struct orth_range r;
+
+		if (!dash || a->n >= ORTH_MAX_RANGES)
+			return -1;
+		*dash = '\0';
+		if (parse_u64(tok, &r.start) || parse_u64(dash + 1, &r.end) || r.start >= r.end)
+			return -1;
+		a->r[a->n++] = r;
+	}
+	return a->n ? 0 : -1;
+}
+
+static int load_lines(const char *path, struct orth_profile *p, char *err, size_t len)
+{
+	char line[512];
+	int lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return fail(err, len, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *eq, *k, *v, *e;
+
+		lineno++;
+		if ((e = strchr(s, '#')))
+			*e = '\0';
+		while (isspace((unsigned char)*s))
+			s++;
+		e = s + strlen(s);
+		while (e > s && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (!*s)
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			fclose(f);
+			return fail(err, len, "%s:%d: expected 'key = value'", path, lineno);
+		}
+		*eq = '\0';
+		k = s;
+		v = eq + 1;
+		for (e = eq; e > k && isspace((unsigned char)e[-1]); e--)
+			e[-1] = '\0';
+		while (isspace((unsigned char)*v))
+			v++;
+		for (e = k; *e; e++)
+			if (!islower((unsigned char)*e) && !isdigit((unsigned char)*e) && *e != '_') {
+				fclose(f);
+				return fail(err, len, "%s:%d: bad key '%s'", path, lineno, k);
+			}
+		if (!*k || orth_get(p, k)) {
+			fclose(f);
+			return fail(err, len, "%s:%d: %s key '%s'", path, lineno,
+				    *k ? "duplicate" : "empty", k);
+		}
+		if (p->nkeys >= ORTH_MAX_KEYS || strlen(k) >= sizeof(p->key[0]) ||
+		    strlen(v) >= sizeof(p->val[0])) {
+			fclose(f);
+			return fail(err, len, "%s:%d: too many keys or too long", path, lineno);
+		}
+		strcpy(p->key[p->nkeys], k);
+		strcpy(p->val[p->nkeys], v);
+		p->nkeys++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static const char *need(const struct orth_profile *p, const char *key, char *err, size_t len)
+{
+	const char *v = orth_get(p, key);
+
+	if (!v || !*v)
+		fail(err, len, "%s: missing key '%s'", p->path, key);
+	return v && *v ? v : NULL;
+}
+
+static int check_areas(struct orth_profile *p, char *err, size_t len)
+{
+	struct orth_area *a = p->area;
+
+	for (int i = 0; i < AREA_COUNT; i++) {
+		for (int j = 0; j < a[i].n; j++) {
+			const struct orth_range *r = &a[i].r[j];
+
+			if ((r->start | r->end) & 0xfff)
+				return fail(err, len, "area_%s: %#llx-%#llx is not 4 KiB aligned",
+					    a[i].name, (unsigned long long)r->start,
+					    (unsigned long long)r->end);
+			if (r->end > p->ram)
+				return fail(err, len, "area_%s: %#llx-%#llx is beyond the RAM (%#llx)",
+					    a[i].name, (unsigned long long)r->start,
+					    (unsigned long long)r->end, (unsigned long long)p->ram);
+			for (int k = 0; k < AREA_COUNT; k++)
+				for (int l = 0; l < a[k].n; l++) {
+					const struct orth_range *o = &a[k].r[l];
+
+					if ((k != i || l != j) && r->start < o->end && o->start < r->end)
+						return fail(err, len, "area_%s and area_%s overlap at %#llx",
+							    a[i].name, a[k].name,
+							    (unsigned long long)(r->start > o->start ?
+										 r->start : o->start));
+				}
+		}
+	}
+	for (int i = AREA_BACKUP_A; i <= AREA_BACKUP_B; i++) {
+		int low = 0;
+
+		for (int j = 0; j < a[i].n; j++)
+			low |= a[i].r[j].end <= 0x100000;
+		if (!low)
+			return fail(err, len, "area_%s needs a range below 1 MiB for its start-up code",
+				    a[i].name);
+	}
+	for (int j = 0; j < a[AREA_GENERAL].n; j++)
+		if ((a[AREA_GENERAL].r[j].start | a[AREA_GENERAL].r[j].end) % p->hotplug_block)
+			return fail(err, len, "area_general must be made of whole hot-plug blocks");
+	return 0;
+}
+
+static int parse_devices(struct orth_profile *p, char *err, size_t len)
+{
+	char buf[256], *tok, *save;
+	const char *list = need(p, "devices", err, len);
+
+	if (!list)
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		struct orth_device *d = &p->dev[p->ndevices];
+		char key[64];
+		const char *v;
+		unsigned int bus, dev, fn;
+		char extra;
+
+		if (p->ndevices >= ORTH_MAX_DEVICES || strlen(tok) >= sizeof(d->name))
+			return fail(err, len, "devices: too many or too long");
+		snprintf(key, sizeof(key), "device_%s", tok);
+		v = need(p, key, err, len);
+		if (!v)
+			return -1;
+		snprintf(d->name, sizeof(d->name), "%s", tok);
+		if (sscanf(v, "%15s %15s %47s", d->owner, d->pci, d->model) != 3)
+			return fail(err, len, "%s: want 'owner pci-address qemu-device'", key);
+		if (strcmp(d->owner, "active") && strcmp(d->owner, "first") &&
+		    strcmp(d->owner, "backup_a") && strcmp(d->owner, "backup_b"))
+			return fail(err, len, "%s: unknown owner '%s'", key, d->owner);
+		if (sscanf(d->pci, "%2x:%2x.%1x%c", &bus, &dev, &fn, &extra) != 3 ||
+		    dev > 31 || fn > 7)
+			return fail(err, len, "%s: bad PCI address '%s'", key, d->pci);
+		for (int i = 0; i < p->ndevices; i++)
+			if (!strcmp(p->dev[i].pci, d->pci))
+				return fail(err, len, "%s: PCI address %s is used twice", key, d->pci);
+		p->ndevices++;
+	}
+	return 0;
+}
+
+int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_t len)
+{
+	const char *v;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	if (load_lines(path, p, err, len))
+		return -1;
+
+	if (!(v = need(p, "ram", err, len)))
+		return -1;
+	if (parse_u64(v, &p->ram) || !p->ram || p->ram > (1ULL << 32))
+		return fail(err, len, "ram: want a size below 4 GiB, got '%s'", v);
+	if (!(v = need(p, "hotplug_block", err, len)))
+		return -1;
+	if (parse_u64(v, &p->hotplug_block) || !p->hotplug_block ||
+	    (p->hotplug_block & (p->hotplug_block - 1)))
+		return fail(err, len, "hotplug_block: want a power of two, got '%s'", v);
+	if ((v = orth_get(p, "data_size")) && parse_u64(v, &p->data_size))
+		return fail(err, len, "data_size: bad size '%s'", v);
+
+	if (!(v = need(p, "apic_ids", err, len)))
+		return -1;
+	if (parse_apics(v, &p->apics))
+		return fail(err, len, "apic_ids: want APIC IDs 0-255, got '%s'", v);
+	for (int i = 0; i < p->apics.n; i++)
+		for (int j = 0; j < i; j++)
+			if (p->apics.id[i] == p->apics.id[j])
+				return fail(err, len, "apic_ids: %d is listed twice", p->apics.id[i]);
+	if (!(v = need(p, "bsp_apic", err, len)))
+		return -1;
+	{
+		uint64_t b;
+
+		if (parse_u64(v, &b) || !has_apic(&p->apics, (int)b))
+			return fail(err, len, "bsp_apic: '%s' is not in apic_ids", v);
+		p->bsp_apic = (int)b;
+	}
+	if (!(v = need(p, "first_apics", err, len)))
+		return -1;
+	if (parse_apics(v, &p->first_apics))
+		return fail(err, len, "first_apics: bad list '%s'", v);
+	if (!(v = need(p, "backup_apics", err, len)))
+		return -1;
+	if (parse_apics(v, &p->backup_apics))
+		return fail(err, len, "backup_apics: bad list '%s'", v);
+	if (!has_apic(&p->first_apics, p->bsp_apic))
+		return fail(err, len, "first_apics must hold the BSP (APIC %d)", p->bsp_apic);
+	for (int i = 0; i < p->first_apics.n; i++)
+		if (!has_apic(&p->apics, p->first_apics.id[i]))
+			return fail(err, len, "first_apics: %d is not in apic_ids", p->first_apics.id[i]);
+	for (int i = 0; i < p->backup_apics.n; i++) {
+		int id = p->backup_apics.id[i];
+
+		if (!has_apic(&p->apics, id))
+			return fail(err, len, "backup_apics: %d is not in apic_ids", id);
+		if (id == p->bsp_apic)
+			return fail(err, len, "backup_apics: %d is the BSP, which cannot be started by IPI", id);
+		if (has_apic(&p->first_apics, id))
+			return fail(err, len, "backup_apics: %d also belongs to the 1st OS", id);
+	}
+
+	for (int i = 0; i < AREA_COUNT; i++) {
+		char key[32];
+
+		p->area[i].name = area_names[i];
+		snprintf(key, sizeof(key), "area_%s", area_names[i]);
+		if (!(v = need(p, key, err, len)))
+			return -1;
+		if (parse_area(v, &p->area[i]))
+			return fail(err, len, "%s: want start-end ranges, got '%s'", key, v);
+	}
+	if (check_areas(p, err, len) || parse_devices(p, err, len))
+		return -1;
+	if (!need(p, "console_first", err, len) || !need(p, "console_backup_a", err, len) ||
+	    !need(p, "console_backup_b", err, len))
+		return -1;
+	return 0;
+}
+
+const char *orth_console_of(const struct orth_profile *p, unsigned int ordinal,
+			    char *buf, size_t len)
+{
+	char key[32];
+	const char *v;
+
+	snprintf(key, sizeof(key), "console_%s", orth_area_name(orth_area_of(ordinal)));
+	v = orth_get(p, key);
+	if (!v)
+		return NULL;
+	snprintf(buf, len, "%s", v);
+	buf[strcspn(buf, " \t")] = '\0';
+	return buf;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct orth_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int orth_first_reserved(const struct orth_profile *p, struct orth_range *out, int max)
+{
+	struct orth_range own[2 * ORTH_MAX_RANGES];
+	int n = 0, nout = 0;
+	uint64_t at = 0;
+
+	for (int j = 0; j < p->area[AREA_FIRST].n; j++)
+		own[n++] = p->area[AREA_FIRST].r[j];
+	for (int j = 0; j < p->area[AREA_GENERAL].n; j++)
+		own[n++] = p->area[AREA_GENERAL].r[j];
+	qsort(own, n, sizeof(own[0]), cmp_range);
+	for (int i = 0; i <= n; i++) {
+		uint64_t next = i < n ? own[i].start : p->ram;
+
+		if (next > at && nout < max)
+			out[nout++] = (struct orth_range){ at, next };
+		if (i < n)
+			at = own[i].end;
+	}
+	return nout;
+}
+
+int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
+		 char *err, size_t errlen)
+{
+	struct orth_range res[2 * ORTH_MAX_RANGES + 1];
+	char con[32];
+	size_t off;
+	int n;
+
+	if (ordinal != 1)
+		return fail(err, errlen, "only the 1st OS's command line is defined so far");
+	/*
+	 * The firmware lists the cores in APIC ID order, so maxcpus=N starts
+	 * exactly the 1st OS's cores when they are the N lowest APIC IDs.
+	 */
+	for (int i = 0; i < p->first_apics.n; i++)
+		for (int j = 0; j < p->apics.n; j++)
+			if (p->apics.id[j] < p->first_apics.id[i] &&
+			    !has_apic(&p->first_apics, p->apics.id[j]))
+				return fail(err, errlen,
+					    "first_apics must be the lowest APIC IDs (APIC %d is below %d)",
+					    p->apics.id[j], p->first_apics.id[i]);
+	orth_console_of(p, ordinal, con, sizeof(con));
+	off = (size_t)snprintf(buf, len, "console=%s,115200 orthros=active,1 maxcpus=%d",
+			       con, p->first_apics.n);
+	n = orth_first_reserved(p, res, 2 * ORTH_MAX_RANGES + 1);
+	for (int i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " memmap=%#llx$%#llx",
+					(unsigned long long)(res[i].end - res[i].start),
+					(unsigned long long)res[i].start);
+	if (off >= len)
+		return fail(err, errlen, "command line too long");
+	return 0;
+}
