@@ -30,6 +30,7 @@ cache=${ORTHROS_CACHE:-$HOME/.cache/orthros}/kernel
 jobs=${JOBS:-$(( $(nproc) + 1 ))}
 
 say() { printf 'kernel: %s\n' "$*"; }
+trap 'echo "kernel: error: line $LINENO: $BASH_COMMAND failed" >&2' ERR
 die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
 
 [ -f "$tarball" ] || die "no kernel source tarball at $tarball (install the Debian package linux-source-6.12: make deps)"
@@ -148,10 +149,14 @@ kmake -s KCONFIG_CONFIG=.config.new olddefconfig >/dev/null
 missing=$(while read -r line; do
 	case $line in
 	CONFIG_*=*)
-		grep -qxF "$line" "$OBJ/.config.new" || echo "  want $line, got: $(grep -E "^(# )?${line%%=*}[= ]" "$OBJ/.config.new" || echo unset)" ;;
+		if ! grep -qxF "$line" "$OBJ/.config.new"; then
+			echo "  want $line, got: $(grep -E "^(# )?${line%%=*}[= ]" "$OBJ/.config.new" || echo unset)"
+		fi ;;
 	"# CONFIG_"*" is not set")
 		sym=${line#\# }; sym=${sym%% *}
-		grep -qE "^$sym=" "$OBJ/.config.new" && echo "  want $sym unset, got: $(grep -E "^$sym=" "$OBJ/.config.new")" ;;
+		if grep -qE "^$sym=" "$OBJ/.config.new"; then
+			echo "  want $sym unset, got: $(grep -E "^$sym=" "$OBJ/.config.new")"
+		fi ;;
 	esac
 done < "$FRAGMENT")
 if [ -n "$missing" ]; then

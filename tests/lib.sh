@@ -60,8 +60,8 @@ run_tests() {
 		for t in "${selected[@]}"; do
 			echo "not ok - $TEST_FILE-$(echo "${t#t_}" | tr _ -) (setup failed)"
 		done
-		sed 's/^/# /' "$out"
-		console_tails | sed 's/^/# /'
+		awk '{ print "# " $0 }' "$out"
+		console_tails | awk '{ print "# " $0 }'
 		declare -F teardown >/dev/null && teardown >/dev/null 2>&1
 		rm -f "$out"
 		return 1
@@ -74,8 +74,8 @@ run_tests() {
 			echo "ok - $n"
 		else
 			echo "not ok - $n"
-			sed 's/^/# /' "$out"
-			console_tails | sed 's/^/# /'
+			awk '{ print "# " $0 }' "$out"
+			console_tails | awk '{ print "# " $0 }'
 		fi
 	done
 	declare -F teardown >/dev/null && teardown >/dev/null 2>&1

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The harness itself: exec passes output and exit status through, times out with
+# a clear error, refuses an OS that is not there, and two machines run at once.
+. "$(dirname "$0")/lib.sh"
+
+VM2=$VM-second
+setup() { vm up --timeout 180; }
+teardown() {
+	vm down --timeout 30
+	"$TOP/tests/vm" --name "$VM2" down --timeout 30
+}
+
+t_exec_status_and_output() {
+	local out rc
+	out=$(vm exec active 'echo one; echo two >&2; exit 7')
+	rc=$?
+	expect_eq "exit status" "$rc" 7 &&
+	expect_eq "output (stdout and stderr)" "$out" "$(printf 'one\ntwo')"
+}
+
+t_exec_quoting() {
+	local cmd out
+	cmd='printf "%s|" "a b" '\''c"d'\'' $((1+1)); echo'
+	out=$(vm exec active "$cmd") || return 1
+	expect_eq "quoted output" "$out" 'a b|c"d|2|'
+}
+
+t_exec_long_command() {
+	# longer than a tty line (4096 bytes)
+	local cmd out
+	cmd="echo $(head -c 6000 /dev/zero | tr '\0' x) | wc -c"
+	out=$(vm exec active "$cmd") || return 1
+	expect_eq "length seen by the guest" "$out" 6001
+}
+
+t_exec_timeout() {
+	local out rc start
+	start=$(date +%s)
+	out=$(vm exec active --timeout 2 'sleep 30' 2>&1)
+	rc=$?
+	expect_eq "exit status on timeout" "$rc" 124 || return 1
+	grep -q "timed out after 2 s" <<<"$out" || fail "no clear message: $out" || return 1
+	[ $(( $(date +%s) - start )) -lt 15 ] || fail "took $(( $(date +%s) - start )) s to give up" || return 1
+	# the console is usable again afterwards
+	expect_eq "next command" "$(vm exec active 'echo after')" after
+}
+
+t_exec_no_backup() {
+	local out rc
+	out=$(vm exec backup 'true' 2>&1)
+	rc=$?
+	expect_eq "exit status" "$rc" 1 &&
+	grep -q "no backup OS is running" <<<"$out" || fail "unclear message: $out"
+}
+
+t_two_machines() {
+	local p1 p2
+	"$TOP/tests/vm" --name "$VM2" up --timeout 180 || return 1
+	p1=$(vm port) && p2=$("$TOP/tests/vm" --name "$VM2" port) || return 1
+	[ "$p1" != "$p2" ] || fail "both machines forward port $p1" || return 1
+	vm exec active 'echo first > /data/which' || return 1
+	"$TOP/tests/vm" --name "$VM2" exec active 'echo second > /data/which' || return 1
+	expect_eq "machine 1's own disk" "$(vm exec active 'cat /data/which')" first &&
+	expect_eq "machine 2's own disk" "$("$TOP/tests/vm" --name "$VM2" exec active 'cat /data/which')" second &&
+	curl -sS --max-time 20 "http://127.0.0.1:$p2/" | grep -q "Orthros service" ||
+		fail "machine 2's service does not answer on $p2"
+}
+
+run_tests
