@@ -14,12 +14,13 @@
 # key copies the kernel instead of building it.
 #
 # Environment: LINUX_TARBALL (default /usr/src/linux-source-6.12.tar.xz),
+#              ORTHROS_BUILD (default build/: the tree, objects and bzImage),
 #              ORTHROS_CACHE (default ~/.cache/orthros), JOBS (default nproc+1).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tarball=${LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
-B=$top/build
+B=${ORTHROS_BUILD:-$top/build}
 SRC=$B/linux-src
 PRISTINE=$B/linux-pristine   # pristine copies of the files the series touches
 OBJ=$B/linux-obj
