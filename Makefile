@@ -10,10 +10,14 @@ CC := gcc
 CFLAGS := -O2 -g -Wall -Wextra -std=gnu11
 T ?=
 
-TOOLS := orthros orthros-profile
-TOOL_DEPS := tools/profile.c tools/profile.h
+# C tools: each lives in tools/ or in its component folder; all link the profile parser.
+TOOLS := orthros orthros-profile orthros-boot
+TOOL_DIRS := tools bootloader
+TOOL_DEPS := tools/profile.c tools/profile.h bootloader/kernel/orthros_boot_abi.h
+CPPFLAGS := -Itools -Ibootloader/kernel
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS))
+vpath %.c $(TOOL_DIRS)
 GUEST_FILES := $(shell find guest -type f)
 
 .PHONY: all deps kernel tools images run test demo clean distclean help
@@ -30,21 +34,25 @@ deps:
 kernel: | deps
 	@scripts/build-kernel.sh
 
-$(B)/host/%: tools/%.c $(TOOL_DEPS) | deps
+$(B)/host/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< tools/profile.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tools/profile.c
 
-$(B)/guest/%: tools/%.c $(TOOL_DEPS) | deps
+$(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -static -o $@ $< tools/profile.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< tools/profile.c
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 
-$(B)/initramfs.cpio.gz: $(GUEST_TOOLS) $(GUEST_FILES) $(PROFILE) scripts/build-initramfs.sh | deps
-	@scripts/build-initramfs.sh $@ $(GUEST_TOOLS)
+# The initramfs carries the kernel and a backup initramfs in /boot, so that the
+# active OS can start its backup (orthros-boot) with no disk.
+$(B)/initramfs.cpio.gz: $(GUEST_TOOLS) $(GUEST_FILES) $(PROFILE) scripts/build-initramfs.sh $(B)/bzImage | deps
+	@scripts/build-initramfs.sh $@ $(B)/bzImage $(GUEST_TOOLS)
 
 $(B)/data.ext3: $(B)/host/orthros-profile $(PROFILE) scripts/build-disk.sh | deps
 	@scripts/build-disk.sh $@
+
+$(B)/bzImage: kernel
 
 images: kernel tools $(B)/initramfs.cpio.gz $(B)/data.ext3
 	@$(B)/host/orthros-profile --profile $(PROFILE) check

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build the guests' initramfs: busybox-static, the Orthros tools, the machine
-# profile and guest/ (init scripts).  Usage: build-initramfs.sh OUT TOOL...
+# profile, guest/ (init scripts) and, in /boot, the kernel and the initramfs a
+# backup boots with (the same tree without that nested initramfs).
+# Usage: build-initramfs.sh OUT BZIMAGE TOOL...
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$1; shift
+out=$1 kernel=$2
+shift 2
 busybox=${BUSYBOX:-/bin/busybox}
 [ -x "$busybox" ] || { echo "initramfs: error: no static busybox at $busybox (make deps)" >&2; exit 1; }
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' ||
@@ -21,6 +24,11 @@ ln -sf /bin/busybox "$root/init"
 cp -a "$top/guest/." "$root/"
 cp "$top/machine.conf" "$root/etc/orthros/machine.conf"
 for t in "$@"; do cp "$t" "$root/bin/"; done
-(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n > "$out.tmp"
+mkdir -p "$root/boot"
+cp "$kernel" "$root/boot/bzImage"
+pack() { (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n; }
+pack > "$out.backup.tmp"
+mv "$out.backup.tmp" "$root/boot/initramfs.cpio.gz"
+pack > "$out.tmp"
 mv "$out.tmp" "$out"
-echo "initramfs: $out, $(stat -c %s "$out") bytes, tools: $(for t in "$@"; do printf '%s ' "${t##*/}"; done)"
+echo "initramfs: $out, $(stat -c %s "$out") bytes (backup's: $(stat -c %s "$root/boot/initramfs.cpio.gz")), tools: $(for t in "$@"; do printf '%s ' "${t##*/}"; done)"

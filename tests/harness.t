@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VM2=$VM-second
-setup() { vm up --timeout 180; }
+setup() { vm up --no-backup --timeout 180; }
 teardown() {
 	vm down --timeout 30
 	"$TOP/tests/vm" --name "$VM2" down --timeout 30
@@ -55,7 +55,7 @@ t_exec_no_backup() {
 
 t_two_machines() {
 	local p1 p2
-	"$TOP/tests/vm" --name "$VM2" up --timeout 180 || return 1
+	"$TOP/tests/vm" --name "$VM2" up --no-backup --timeout 180 || return 1
 	p1=$(vm port) && p2=$("$TOP/tests/vm" --name "$VM2" port) || return 1
 	[ "$p1" != "$p2" ] || fail "both machines forward port $p1" || return 1
 	vm exec active 'echo first > /data/which' || return 1

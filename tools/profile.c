@@ -367,6 +367,33 @@ int orth_first_reserved(const struct orth_profile *p, struct orth_range *out, in
 	return nout;
 }
 
+/*
+ * " orthros_pci=only:..." with the functions an OS in this area owns (a later
+ * OS), or " orthros_pci=not:..." with those owned by the backup areas (the
+ * 1st OS, which keeps everything else).  Returns the length it would write.
+ */
+static size_t pci_list(const struct orth_profile *p, const char *area, int only,
+		       char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = 0;
+
+	for (int i = 0; i < p->ndevices; i++) {
+		const char *o = p->dev[i].owner;
+		int pick = only ? !strcmp(o, area) : !strncmp(o, "backup_", 7);
+
+		if (!pick)
+			continue;
+		off += (size_t)snprintf(buf + (off < len ? off : len), off < len ? len - off : 0,
+					"%s%s", n++ ? "," : (only ? " orthros_pci=only:" : " orthros_pci=not:"),
+					p->dev[i].pci);
+	}
+	if (only && !n)	/* owning nothing still means scanning nothing */
+		off += (size_t)snprintf(buf + (off < len ? off : len), off < len ? len - off : 0,
+					" orthros_pci=only:");
+	return off;
+}
+
 int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
 		 char *err, size_t errlen)
 {
@@ -375,8 +402,24 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 	size_t off;
 	int n;
 
-	if (ordinal != 1)
-		return fail(err, errlen, "only the 1st OS's command line is defined so far");
+	if (ordinal != 1) {
+		/*
+		 * A later OS: its console, its own PCI functions only, one core
+		 * for now, and no hardware of the 1st OS: no ACPI interpreter
+		 * (its _PIC and link methods change platform state), no IO-APIC,
+		 * no HPET, no 16550 UART (probing resets the 1st OS's console).
+		 * The loader adds the timer calibration.
+		 */
+		orth_console_of(p, ordinal, con, sizeof(con));
+		off = (size_t)snprintf(buf, len,
+				       "console=%s orthros=backup,%u nosmp acpi=off noapic nohpet 8250.nr_uarts=0 no_ipi_broadcast=1",
+				       con, ordinal);
+		off += pci_list(p, orth_area_name(orth_area_of(ordinal)), 1, buf + off,
+				off < len ? len - off : 0);
+		if (off >= len)
+			return fail(err, errlen, "command line too long");
+		return 0;
+	}
 	/*
 	 * The firmware lists the cores in APIC ID order, so maxcpus=N starts
 	 * exactly the 1st OS's cores when they are the N lowest APIC IDs.
@@ -389,8 +432,9 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 					    "first_apics must be the lowest APIC IDs (APIC %d is below %d)",
 					    p->apics.id[j], p->first_apics.id[i]);
 	orth_console_of(p, ordinal, con, sizeof(con));
-	off = (size_t)snprintf(buf, len, "console=%s,115200 orthros=active,1 maxcpus=%d",
+	off = (size_t)snprintf(buf, len, "console=%s,115200 orthros=active,1 maxcpus=%d no_ipi_broadcast=1",
 			       con, p->first_apics.n);
+	off += pci_list(p, "first", 0, buf + off, off < len ? len - off : 0);
 	n = orth_first_reserved(p, res, 2 * ORTH_MAX_RANGES + 1);
 	for (int i = 0; i < n && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, " memmap=%#llx$%#llx",

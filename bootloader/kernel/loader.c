@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The Orthros loader: start a later OS beside the running one.
+ *
+ * ORTHROS_BOOT_LOAD keeps a checked copy of a bzImage, an initramfs and a
+ * command line in this kernel's memory.  ORTHROS_BOOT_START places that copy
+ * in a backup area the running kernel does not own, builds the new OS's
+ * boot_params (its own e820 map: its area, the shared memory as reserved,
+ * the firmware's non-RAM entries), identity page tables and start-up code
+ * below 1 MiB, and wakes the AP by INIT and STARTUP IPIs.  Nothing of the
+ * running kernel is shut down, paused or reprogrammed.
+ */
+#define pr_fmt(fmt) "orthros-boot: " fmt
+
+#include <linux/acpi.h>
+#include <linux/cpu.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/ktime.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/orthros.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/apic.h>
+#include <asm/bootparam.h>
+#include <asm/e820/api.h>
+#include <asm/setup.h>
+#include <asm/tsc.h>
+
+#include "orthros_boot_abi.h"
+
+#define MAX_IMAGE		(64UL << 20)
+#define KERNEL_OFFSET		(2UL << 20)	/* kernel at area start + 2 MiB */
+#define BP_OFFSET		0x0000		/* boot_params */
+#define CMDLINE_OFFSET		0x1000
+#define PGTABLE_OFFSET		0x2000		/* PML4, PDPT, 4 PDs: 0-4 GiB, 2 MiB pages */
+#define STACK_TOP_OFFSET	0x10000
+
+extern const u8 orthros_tramp_start[], orthros_tramp_params[], orthros_tramp_end[];
+
+struct orthros_tramp_params {
+	u64 cr3;
+	u64 entry;
+	u64 boot_params;
+	u64 stack;
+};
+
+struct kept_image {
+	void *kernel;
+	size_t kernel_size;
+	void *initrd;
+	size_t initrd_size;
+	char *cmdline;
+	const struct setup_header *hdr;	/* inside kernel */
+	size_t setup_size;		/* real-mode part: (setup_sects + 1) * 512 */
+};
+
+static DEFINE_MUTEX(loader_lock);
+static u64 acpi_rsdp __ro_after_init;	/* handed to later OSes: no scan of the BIOS area */
+static struct kept_image kept;
+static struct orthros_boot_status last = { .started_apic = ~0U };
+
+static void free_kept(struct kept_image *k)
+{
+	kvfree(k->kernel);
+	kvfree(k->initrd);
+	kfree(k->cmdline);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A bzImage this loader can start: 64-bit entry, relocatable, sane sizes. */
+static int check_bzimage(struct kept_image *k)
+{
+	const struct setup_header *h;
+	unsigned int sects;
+
+	if (k->kernel_size < 0x1000)
+		return -ENOEXEC;
+	h = k->kernel + 0x1f1;
+	if (h->header != 0x53726448 || h->boot_flag != 0xaa55) {
+		pr_err("not a bzImage (no HdrS signature)\n");
+		return -ENOEXEC;
+	}
+	if (h->version < 0x020c || !(h->xloadflags & XLF_KERNEL_64) ||
+	    !h->relocatable_kernel) {
+		pr_err("bzImage has no relocatable 64-bit entry (boot protocol %#x)\n",
+		       h->version);
+		return -ENOEXEC;
+	}
+	sects = h->setup_sects ? h->setup_sects : 4;
+	k->setup_size = (size_t)(sects + 1) * 512;
+	if (k->setup_size >= k->kernel_size || !h->init_size ||
+	    !is_power_of_2(h->kernel_alignment)) {
+		pr_err("bzImage header is inconsistent\n");
+		return -ENOEXEC;
+	}
+	k->hdr = h;
+	return 0;
+}
+
+static long do_load(const struct orthros_boot_load __user *uarg)
+{
+	struct orthros_boot_load a;
+	struct kept_image k = { };
+	long len;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (!a.kernel_size || a.kernel_size > MAX_IMAGE || a.initrd_size > MAX_IMAGE)
+		return -EFBIG;
+	k.kernel = kvmalloc(a.kernel_size, GFP_KERNEL);
+	k.cmdline = kzalloc(ORTHROS_BOOT_MAX_CMDLINE, GFP_KERNEL);
+	if (a.initrd_size)
+		k.initrd = kvmalloc(a.initrd_size, GFP_KERNEL);
+	err = -ENOMEM;
+	if (!k.kernel || !k.cmdline || (a.initrd_size && !k.initrd))
+		goto out;
+	err = -EFAULT;
+	if (copy_from_user(k.kernel, u64_to_user_ptr(a.kernel), a.kernel_size) ||
+	    (a.initrd_size &&
+	     copy_from_user(k.initrd, u64_to_user_ptr(a.initrd), a.initrd_size)))
+		goto out;
+	len = strncpy_from_user(k.cmdline, u64_to_user_ptr(a.cmdline),
+				ORTHROS_BOOT_MAX_CMDLINE);
+	if (len < 0)
+		goto out;
+	err = -E2BIG;
+	if (len >= ORTHROS_BOOT_MAX_CMDLINE)
+		goto out;
+	k.kernel_size = a.kernel_size;
+	k.initrd_size = a.initrd_size;
+	err = check_bzimage(&k);
+	if (err)
+		goto out;
+
+	mutex_lock(&loader_lock);
+	free_kept(&kept);
+	kept = k;
+	last.kernel_size = k.kernel_size;
+	last.initrd_size = k.initrd_size;
+	mutex_unlock(&loader_lock);
+	pr_info("kept a %zu-byte kernel and a %zu-byte initramfs\n",
+		k.kernel_size, k.initrd_size);
+	return 0;
+out:
+	free_kept(&k);
+	return err;
+}
+
+/* The Linux CPU number of a physical APIC ID, or -1. */
+static int cpu_of_apic(u32 apic_id)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		if (per_cpu(x86_cpu_to_apicid, cpu) == apic_id)
+			return cpu;
+	return -1;
+}
+
+static bool apic_in_firmware(u32 apic_id)
+{
+	return cpu_of_apic(apic_id) >= 0;
+}
+
+static int add_e820(struct boot_params *bp, u64 start, u64 end, u32 type)
+{
+	struct boot_e820_entry *e;
+	int i;
+
+	if (start >= end)
+		return 0;
+	if (bp->e820_entries >= ARRAY_SIZE(bp->e820_table))
+		return -E2BIG;
+	/* keep the table sorted */
+	for (i = bp->e820_entries; i > 0 && bp->e820_table[i - 1].addr > start; i--)
+		bp->e820_table[i] = bp->e820_table[i - 1];
+	e = &bp->e820_table[i];
+	e->addr = start;
+	e->size = end - start;
+	e->type = type;
+	bp->e820_entries++;
+	return 0;
+}
+
+/*
+ * The new OS's memory map: its own ranges where the firmware has RAM, the
+ * shared memory as reserved, and every non-RAM firmware entry unchanged
+ * (ACPI tables, ECAM, ...).  It sees no other RAM.
+ */
+static int build_e820(struct boot_params *bp, const struct orthros_boot_start *s)
+{
+	const struct e820_table *fw = e820_table_firmware;
+	int i, j, err = 0;
+
+	for (i = 0; i < fw->nr_entries && !err; i++) {
+		const struct e820_entry *e = &fw->entries[i];
+		u64 end = e->addr + e->size;
+
+		if (e->type != E820_TYPE_RAM) {
+			err = add_e820(bp, e->addr, end, e->type);
+			continue;
+		}
+		for (j = 0; j < s->nr_ranges && !err; j++)
+			err = add_e820(bp, max(e->addr, s->ranges[j].start),
+				       min(end, s->ranges[j].end), E820_TYPE_RAM);
+	}
+	if (!err && s->shmem.end > s->shmem.start)
+		err = add_e820(bp, s->shmem.start, s->shmem.end, E820_TYPE_RESERVED);
+	return err;
+}
+
+static bool owned_by_running_os(u64 start, u64 end)
+{
+	return region_intersects(start, end - start, IORESOURCE_SYSTEM_RAM,
+				 IORES_DESC_NONE) != REGION_DISJOINT;
+}
+
+/* Check the request against the running OS; pick the low and main ranges. */
+static int check_start(const struct orthros_boot_start *s, int *low, int *main_r)
+{
+	int cpu, i;
+
+	if (orthros_role() != ORTHROS_ROLE_ACTIVE) {
+		pr_err("only the active OS starts a backup\n");
+		return -EPERM;
+	}
+	if (s->flags & ~ORTHROS_BOOT_REPLACE || s->ordinal < 2 || !s->nr_ranges ||
+	    s->nr_ranges > ORTHROS_BOOT_MAX_RANGES)
+		return -EINVAL;
+	if (s->apic_id == boot_cpu_physical_apicid) {
+		pr_err("APIC %u is the BSP: a STARTUP IPI cannot start it\n", s->apic_id);
+		return -EINVAL;
+	}
+	if (!apic_in_firmware(s->apic_id)) {
+		pr_err("no core with APIC ID %u on this machine\n", s->apic_id);
+		return -ENODEV;
+	}
+	cpu = cpu_of_apic(s->apic_id);
+	if (cpu_online(cpu)) {
+		pr_err("APIC %u is CPU %d of the running OS, which is online: offline it first\n",
+		       s->apic_id, cpu);
+		return -EBUSY;
+	}
+	*low = -1;
+	*main_r = -1;
+	for (i = 0; i < s->nr_ranges; i++) {
+		const struct orthros_boot_range *r = &s->ranges[i];
+
+		if (r->start >= r->end || !PAGE_ALIGNED(r->start) || !PAGE_ALIGNED(r->end) ||
+		    r->end > (4ULL << 30))
+			return -EINVAL;
+		if (owned_by_running_os(r->start, r->end)) {
+			pr_err("%#llx-%#llx overlaps the running OS's memory\n",
+			       r->start, r->end);
+			return -EADDRINUSE;
+		}
+		if (r->end <= SZ_1M && *low < 0)
+			*low = i;
+		else if (*main_r < 0 || r->end - r->start >
+			 s->ranges[*main_r].end - s->ranges[*main_r].start)
+			*main_r = i;
+	}
+	if (*low < 0 || *main_r < 0) {
+		pr_err("need one range below 1 MiB and one area above it\n");
+		return -EINVAL;
+	}
+	if (s->shmem.end > s->shmem.start &&
+	    owned_by_running_os(s->shmem.start, s->shmem.end)) {
+		pr_err("the shared memory overlaps the running OS's memory\n");
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+static void build_page_tables(void *area, u64 area_phys)
+{
+	u64 *pml4 = area + PGTABLE_OFFSET;
+	u64 *pdpt = pml4 + 512;
+	u64 *pd = pdpt + 512;
+	int i;
+
+	memset(pml4, 0, 6 * PAGE_SIZE);
+	pml4[0] = (area_phys + PGTABLE_OFFSET + PAGE_SIZE) | _PAGE_PRESENT | _PAGE_RW;
+	for (i = 0; i < 4; i++)
+		pdpt[i] = (area_phys + PGTABLE_OFFSET + (2 + i) * PAGE_SIZE) |
+			  _PAGE_PRESENT | _PAGE_RW;
+	for (i = 0; i < 4 * 512; i++)
+		pd[i] = ((u64)i << 21) | _PAGE_PRESENT | _PAGE_RW | _PAGE_PSE;
+}
+
+/* INIT, then INIT de-assert: the core resets into wait-for-STARTUP. Interrupts off. */
+static void send_init(u32 apic_id, unsigned int settle_us)
+{
+	apic_icr_write(APIC_INT_LEVELTRIG | APIC_INT_ASSERT | APIC_DM_INIT, apic_id);
+	safe_apic_wait_icr_idle();
+	udelay(settle_us);
+	apic_icr_write(APIC_INT_LEVELTRIG | APIC_DM_INIT, apic_id);
+	safe_apic_wait_icr_idle();
+}
+
+static void wake_ap(u32 apic_id, u64 tramp_phys)
+{
+	unsigned long flags;
+	int i;
+
+	local_irq_save(flags);
+	send_init(apic_id, 10000);
+	for (i = 0; i < 2; i++) {
+		udelay(200);
+		apic_icr_write(APIC_DM_STARTUP | (tramp_phys >> 12), apic_id);
+		safe_apic_wait_icr_idle();
+	}
+	local_irq_restore(flags);
+}
+
+/* Stop a core of a later OS: INIT puts it back into wait-for-STARTUP. */
+static void stop_ap(u32 apic_id)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	send_init(apic_id, 200);
+	local_irq_restore(flags);
+}
+
+static long do_start(const struct orthros_boot_start __user *uarg)
+{
+	struct orthros_boot_start s;
+	const struct orthros_boot_range *lr, *mr;
+	struct orthros_tramp_params tp;
+	struct boot_params *bp;
+	u64 kphys, iphys = 0, area_size;
+	void *area, *low;
+	size_t hdr_len, tramp_len = orthros_tramp_end - orthros_tramp_start;
+	int l, m, err;
+
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	mutex_lock(&loader_lock);
+	err = -ENOENT;
+	if (!kept.kernel) {
+		pr_err("no image loaded\n");
+		goto unlock;
+	}
+	err = check_start(&s, &l, &m);
+	if (err)
+		goto unlock;
+	lr = &s.ranges[l];
+	mr = &s.ranges[m];
+	if (last.started_apic != ~0U && last.area.start == mr->start) {
+		if (!(s.flags & ORTHROS_BOOT_REPLACE)) {
+			pr_err("OS %u already runs in %#llx-%#llx (use replace)\n",
+			       last.started_ordinal, mr->start, mr->end);
+			err = -EBUSY;
+			goto unlock;
+		}
+		stop_ap(last.started_apic);
+	}
+
+	area_size = mr->end - mr->start;
+	kphys = ALIGN(mr->start + KERNEL_OFFSET, kept.hdr->kernel_alignment);
+	if (kept.initrd_size)
+		iphys = ALIGN_DOWN(mr->end - kept.initrd_size, PAGE_SIZE);
+	err = -EFBIG;
+	if (kphys + max_t(u64, kept.hdr->init_size, kept.kernel_size) >
+	    (kept.initrd_size ? iphys : mr->end) || iphys < mr->start ||
+	    tramp_len > lr->end - lr->start) {
+		pr_err("the image does not fit in %#llx-%#llx\n", mr->start, mr->end);
+		goto unlock;
+	}
+
+	err = -ENOMEM;
+	area = memremap(mr->start, area_size, MEMREMAP_WB);
+	if (!area)
+		goto unlock;
+	low = memremap(lr->start, lr->end - lr->start, MEMREMAP_WB);
+	if (!low) {
+		memunmap(area);
+		goto unlock;
+	}
+
+	/* the kernel, the initramfs, the command line */
+	memcpy(area + (kphys - mr->start), kept.kernel + kept.setup_size,
+	       kept.kernel_size - kept.setup_size);
+	if (kept.initrd_size)
+		memcpy(area + (iphys - mr->start), kept.initrd, kept.initrd_size);
+	memset(area, 0, STACK_TOP_OFFSET);
+	/* the timer calibration of this kernel: the new one must not measure */
+	if (snprintf(area + CMDLINE_OFFSET, ORTHROS_BOOT_MAX_CMDLINE,
+		     "%s tsc_early_khz=%u orthros_lapic_period=%u", kept.cmdline,
+		     tsc_khz, lapic_timer_period) >= ORTHROS_BOOT_MAX_CMDLINE) {
+		memunmap(low);
+		memunmap(area);
+		err = -E2BIG;
+		goto unlock;
+	}
+
+	/* boot_params: the image's setup header, then what the loader knows */
+	bp = area + BP_OFFSET;
+	hdr_len = 0x202 + *((u8 *)kept.kernel + 0x201) - 0x1f1;
+	memcpy(&bp->hdr, kept.hdr, min(hdr_len, sizeof(bp->hdr)));
+	bp->hdr.type_of_loader = 0xff;
+	bp->hdr.loadflags |= LOADED_HIGH;
+	bp->hdr.loadflags &= ~(KEEP_SEGMENTS | CAN_USE_HEAP);
+	bp->hdr.code32_start = kphys;
+	bp->hdr.cmd_line_ptr = lower_32_bits(mr->start + CMDLINE_OFFSET);
+	bp->ext_cmd_line_ptr = upper_32_bits(mr->start + CMDLINE_OFFSET);
+	bp->hdr.ramdisk_image = lower_32_bits(iphys);
+	bp->ext_ramdisk_image = upper_32_bits(iphys);
+	bp->hdr.ramdisk_size = lower_32_bits(kept.initrd_size);
+	bp->ext_ramdisk_size = upper_32_bits(kept.initrd_size);
+	bp->hdr.setup_data = 0;
+	bp->acpi_rsdp_addr = acpi_rsdp;
+	err = build_e820(bp, &s);
+	if (err) {
+		memunmap(low);
+		memunmap(area);
+		goto unlock;
+	}
+
+	build_page_tables(area, mr->start);
+	memcpy(low, orthros_tramp_start, tramp_len);
+	tp.cr3 = mr->start + PGTABLE_OFFSET;
+	tp.entry = kphys + 0x200;
+	tp.boot_params = mr->start + BP_OFFSET;
+	tp.stack = mr->start + STACK_TOP_OFFSET;
+	memcpy(low + (orthros_tramp_params - orthros_tramp_start), &tp, sizeof(tp));
+	memunmap(low);
+	memunmap(area);
+
+	pr_info("starting OS %u on APIC %u: kernel at %#llx, initramfs at %#llx, start-up code at %#llx\n",
+		s.ordinal, s.apic_id, kphys, iphys, lr->start);
+	last.started_apic = s.apic_id;
+	last.started_ordinal = s.ordinal;
+	last.start_ns = ktime_get_ns();
+	last.area = *mr;
+	wake_ap(s.apic_id, lr->start);
+	err = 0;
+unlock:
+	mutex_unlock(&loader_lock);
+	return err;
+}
+
+static long orthros_boot_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+	long err;
+
+	switch (cmd) {
+	case ORTHROS_BOOT_LOAD:
+		if (!capable(CAP_SYS_BOOT))
+			return -EPERM;
+		return do_load(uarg);
+	case ORTHROS_BOOT_START:
+		if (!capable(CAP_SYS_BOOT))
+			return -EPERM;
+		return do_start(uarg);
+	case ORTHROS_BOOT_STATUS:
+		mutex_lock(&loader_lock);
+		err = copy_to_user(uarg, &last, sizeof(last)) ? -EFAULT : 0;
+		mutex_unlock(&loader_lock);
+		return err;
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations orthros_boot_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= orthros_boot_ioctl,
+};
+
+static struct miscdevice orthros_boot_dev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "orthros-boot",
+	.fops	= &orthros_boot_fops,
+	.mode	= 0600,
+};
+
+static int __init orthros_boot_init(void)
+{
+	if (orthros_role() == ORTHROS_ROLE_NONE)
+		return 0;
+	acpi_rsdp = acpi_os_get_root_pointer();
+	return misc_register(&orthros_boot_dev);
+}
+device_initcall(orthros_boot_init);

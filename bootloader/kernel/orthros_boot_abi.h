@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * The Orthros loader ABI: /dev/orthros-boot, shared by the kernel side
+ * (bootloader/kernel/) and the orthros-boot tool.
+ *
+ *   ORTHROS_BOOT_LOAD   copy a bzImage, an initramfs and a command line into
+ *                       the running kernel, checked; they stay there.
+ *   ORTHROS_BOOT_START  place the kept image in a backup area and start it on
+ *                       an AP named by local APIC ID: one system call, no file.
+ *   ORTHROS_BOOT_STATUS what is loaded and what was started.
+ */
+#ifndef ORTHROS_BOOT_ABI_H
+#define ORTHROS_BOOT_ABI_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define ORTHROS_BOOT_DEVICE	"/dev/orthros-boot"
+#define ORTHROS_BOOT_MAX_RANGES	8
+#define ORTHROS_BOOT_MAX_CMDLINE 2048
+
+struct orthros_boot_range {
+	__u64 start;
+	__u64 end;			/* excluded */
+};
+
+struct orthros_boot_load {
+	__u64 kernel;			/* user address of the bzImage */
+	__u64 kernel_size;
+	__u64 initrd;			/* user address of the initramfs (may be 0) */
+	__u64 initrd_size;
+	__u64 cmdline;			/* user address, NUL-terminated */
+};
+
+struct orthros_boot_start {
+	__u32 apic_id;			/* the AP to start the new OS on */
+	__u32 flags;			/* ORTHROS_BOOT_REPLACE */
+	__u32 ordinal;			/* which OS this is (2, 3, ...) */
+	__u32 nr_ranges;
+	/* RAM the new OS owns: one range below 1 MiB for its start-up code, then its area */
+	struct orthros_boot_range ranges[ORTHROS_BOOT_MAX_RANGES];
+	struct orthros_boot_range shmem;	/* the shared memory, reserved in its map */
+};
+
+#define ORTHROS_BOOT_REPLACE	0x1	/* start even if an OS was started in this area */
+
+struct orthros_boot_status {
+	__u64 kernel_size;		/* 0: nothing loaded */
+	__u64 initrd_size;
+	__u32 started_apic;		/* ~0: none started */
+	__u32 started_ordinal;
+	__u64 start_ns;			/* ktime of the last start */
+	struct orthros_boot_range area;	/* where it was placed */
+};
+
+#define ORTHROS_BOOT_IOC_MAGIC	0xb7
+#define ORTHROS_BOOT_LOAD	_IOW(ORTHROS_BOOT_IOC_MAGIC, 1, struct orthros_boot_load)
+#define ORTHROS_BOOT_START	_IOW(ORTHROS_BOOT_IOC_MAGIC, 2, struct orthros_boot_start)
+#define ORTHROS_BOOT_STATUS	_IOR(ORTHROS_BOOT_IOC_MAGIC, 3, struct orthros_boot_status)
+
+#endif

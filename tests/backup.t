@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The backup OS side by side: it boots to its own shell on its own core, memory
+# and devices; the loader refuses what it must; the backup can die and be
+# started again while the active works undisturbed.
+. "$(dirname "$0")/lib.sh"
+
+setup() { vm up --timeout 180; }
+teardown() { vm down --timeout 30; }
+
+t_boots_to_own_shell() {
+	expect_eq "backup role" "$(vm exec backup 'cat /sys/kernel/orthros/role')" backup &&
+	expect_eq "backup ordinal" "$(vm exec backup 'cat /sys/kernel/orthros/ordinal')" 2 &&
+	expect_eq "active role" "$(vm exec active 'cat /sys/kernel/orthros/role')" active
+}
+
+# partition_of ROLE: check that OS's view against the profile (tests/lib/partition.py)
+partition_of() {
+	local cpus iomem meminfo status
+	cpus=$(vm exec "$1" 'grep ^apicid /proc/cpuinfo') || return 1
+	iomem=$(vm exec "$1" 'cat /proc/iomem') || return 1
+	meminfo=$(vm exec "$1" 'cat /proc/meminfo') || return 1
+	status=$(vm exec "$1" 'orthros status --json') || return 1
+	python3 "$TOP/tests/lib/partition.py" "$(prof --json)" "$cpus" "$iomem" "$meminfo" "$status"
+}
+
+t_partition_both_sides() {
+	partition_of backup && partition_of active
+}
+
+# refused WHAT MESSAGE ORTHROS-BOOT-ARGS...: refused with MESSAGE, both OSes unharmed
+refused() {
+	local what=$1 msg=$2 out rc before after
+	shift 2
+	before=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || return 1
+	out=$(vm exec active "orthros-boot $*" 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] || fail "$what: accepted: $out" || return 1
+	grep -qF -- "$msg" <<<"$out" || fail "$what: unclear message: $out" || return 1
+	after=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || fail "$what: the backup stopped answering" || return 1
+	expect_eq "$what: backup boot id" "$after" "$before" || return 1
+	vm exec active 'cat /data/www/index.html' >/dev/null || fail "$what: the active is harmed"
+}
+
+t_refusals() {
+	local bad=/tmp/bad-profile.conf
+	refused "the BSP" "APIC 0 is the BSP" --start-only --replace --apic 0 || return 1
+	refused "an unknown APIC ID" "no core with APIC ID 9" --start-only --replace --apic 9 || return 1
+	refused "a core of the running OS" "online core of the running OS" --start-only --replace --apic 1 || return 1
+	refused "a backup already running" "already runs in that area" --start-only || return 1
+	refused "not a bzImage" "not a 64-bit relocatable bzImage" --kernel /etc/orthros/machine.conf || return 1
+	# a profile whose backup area A lies in the running OS's general memory
+	vm exec active "sed -e 's/^area_backup_a = .*/area_backup_a = 0x70000-0x80000 0x8000000-0x10000000/' \
+		-e 's/^area_general = .*/area_general = 0x10000000-0x70000000 0x70000000-0x78000000/' \
+		/etc/orthros/machine.conf > $bad" || return 1
+	refused "an area overlapping the running OS" "overlaps the running OS's memory" \
+		--profile $bad --start-only --replace
+}
+
+t_restart_20_times() {
+	local i id old how mark n active_id
+	# the active's workload: CPU, memory and disk, checking its own results
+	vm exec active 'rm -f /tmp/work.err /tmp/work.count; (i=0; while [ ! -e /tmp/work.stop ]; do
+		dd if=/dev/urandom of=/tmp/w.bin bs=64k count=16 2>/dev/null
+		s=$(md5sum < /tmp/w.bin); cp /tmp/w.bin /data/w.bin; sync
+		[ "$(md5sum < /data/w.bin)" = "$s" ] || echo "disk copy differs at $i" >> /tmp/work.err
+		[ $(( (i * 7919) % 104729 )) -eq $(( (i * 7919) % 104729 )) ] || echo "cpu $i" >> /tmp/work.err
+		i=$((i + 1)); echo $i > /tmp/work.count
+	done) >/dev/null 2>&1 &' || return 1
+	old=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || return 1
+	active_id=$(vm exec active 'cat /proc/sys/kernel/random/boot_id') || return 1
+	for i in $(seq 1 20); do
+		if [ $((i % 2)) -eq 0 ]; then how=panic; else how=poweroff; fi
+		if [ $how = panic ]; then
+			mark="Kernel panic - not syncing"
+			vm exec backup '(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &' || return 1
+		else
+			mark="stops this OS only; the other OSes go on"
+			vm exec backup '(sleep 0.3; poweroff -f) >/dev/null 2>&1 &' || return 1
+		fi
+		n=$((i / 2 + i % 2))	# deaths of this kind so far, this one included
+		wait_for 30 "the backup's console to show '$mark' ($n times)" \
+			sh -c "[ \$(grep -c '$mark' '$TOP/build/vm/$VM/console-backup_a.log') -ge $n ]" || return 1
+		vm exec active 'orthros-boot --start-only --replace' >/dev/null || fail "restart $i: orthros-boot failed" || return 1
+		wait_for 60 "the backup's shell after restart $i ($how)" \
+			sh -c "id=\$('$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'cat /proc/sys/kernel/random/boot_id') && [ \"\$id\" != '$old' ]" || return 1
+		old=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || return 1
+		echo "restart $i ($how): backup up again"
+	done
+	vm exec active 'touch /tmp/work.stop; echo "workload rounds: $(cat /tmp/work.count)"' || return 1
+	expect_eq "the active's boot id (never reset)" "$(vm exec active 'cat /proc/sys/kernel/random/boot_id')" "$active_id" || return 1
+	[ -z "$(vm exec active 'cat /tmp/work.err 2>/dev/null')" ] || fail "the active's workload saw errors: $(vm exec active 'cat /tmp/work.err')"
+}
+
+run_tests
