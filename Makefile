@@ -20,13 +20,13 @@ GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS))
 vpath %.c $(TOOL_DIRS)
 GUEST_FILES := $(shell find guest -type f)
 
-.PHONY: all deps kernel tools images run test demo clean distclean help
+.PHONY: all deps kernel tools images run test demo bench clean distclean help
 
 all: images
 
 help:
 	@sed -n '1,4p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "other targets: deps kernel tools images run clean distclean"
+	@echo "other targets: deps kernel tools images run bench clean distclean"
 
 deps:
 	@scripts/deps.sh
@@ -66,6 +66,10 @@ test: images
 
 demo: images
 	@tests/demo
+
+# Measurements, side by side in one run (docs/boot.md).
+bench: images
+	@tests/bench
 
 clean:
 	rm -rf $(B)/host $(B)/guest $(B)/vm $(B)/initramfs.cpio.gz $(B)/data.ext3* $(B)/.rootfs.* $(B)/.datafs.*

@@ -5,7 +5,10 @@
 . "$(dirname "$0")/lib.sh"
 
 setup() { vm up --timeout 180; }
-teardown() { vm down --timeout 30; }
+teardown() {
+	vm down --timeout 30
+	"$TOP/tests/vm" --name "$VM-quiet" down --timeout 30
+}
 
 t_boots_to_own_shell() {
 	expect_eq "backup role" "$(vm exec backup 'cat /sys/kernel/orthros/role')" backup &&
@@ -54,6 +57,52 @@ t_refusals() {
 		/etc/orthros/machine.conf > $bad" || return 1
 	refused "an area overlapping the running OS" "overlaps the running OS's memory" \
 		--profile $bad --start-only --replace
+}
+
+t_active_undisturbed_while_backup_boots() {
+	# A second machine whose active runs alone until its backup is started.
+	local q=$VM-quiet port loc0 loc1 off0 off1 n bad
+	qvm() { "$TOP/tests/vm" --name "$q" "$@"; }
+	qvm up --no-backup --timeout 180 || return 1
+	port=$(qvm port) || return 1
+	# CPU, memory and disk work on the active, each checking its own results
+	qvm exec active 'rm -f /tmp/work.*; (i=0; while [ ! -e /tmp/work.stop ]; do
+		dd if=/dev/urandom of=/tmp/m.bin bs=1M count=8 2>/dev/null
+		s=$(md5sum < /tmp/m.bin); cp /tmp/m.bin /tmp/m2.bin
+		[ "$(md5sum < /tmp/m2.bin)" = "$s" ] || echo "memory copy differs at $i" >> /tmp/work.err
+		cp /tmp/m.bin /data/m.bin; sync
+		[ "$(md5sum < /data/m.bin)" = "$s" ] || echo "disk copy differs at $i" >> /tmp/work.err
+		[ $((i * i % 9973)) -eq $(( (i % 9973) * (i % 9973) % 9973 )) ] || echo "cpu $i" >> /tmp/work.err
+		i=$((i + 1)); echo $i > /tmp/work.count
+	done) >/dev/null 2>&1 &' || return 1
+	loc0=$(qvm exec active "grep '^ *LOC:' /proc/interrupts") || return 1
+	off0=$(python3 -c 'import sys,time; print(time.time() - float(sys.argv[1].split()[0]))' "$(qvm exec active 'cat /proc/uptime')")
+	# network: the host fetches the service throughout the backup's boot
+	( for n in $(seq 1 40); do
+		curl -sS --max-time 10 "http://127.0.0.1:$port/" | grep -q "Orthros service" || echo "fetch $n failed"
+	  done ) > "$TOP/build/vm/$q.net" 2>&1 &
+	qvm start-backup --timeout 120 || return 1
+	wait
+	bad=$(cat "$TOP/build/vm/$q.net"); rm -f "$TOP/build/vm/$q.net"
+	[ -z "$bad" ] || fail "network: $bad" || return 1
+	loc1=$(qvm exec active "grep '^ *LOC:' /proc/interrupts") || return 1
+	off1=$(python3 -c 'import sys,time; print(time.time() - float(sys.argv[1].split()[0]))' "$(qvm exec active 'cat /proc/uptime')")
+	qvm exec active 'touch /tmp/work.stop; echo "workload rounds: $(cat /tmp/work.count)"' || return 1
+	[ -z "$(qvm exec active 'cat /tmp/work.err 2>/dev/null')" ] ||
+		fail "the active's workload saw errors: $(qvm exec active 'cat /tmp/work.err')" || return 1
+	python3 - "$loc0" "$loc1" "$off0" "$off1" <<'PY' || return 1
+import sys
+loc0, loc1 = ([int(x) for x in l.split()[1:] if x.isdigit()] for l in sys.argv[1:3])
+off0, off1 = float(sys.argv[3]), float(sys.argv[4])
+print(f"local timer interrupts per core: {loc0} -> {loc1}; clock offset to the host {off0:.3f} -> {off1:.3f} s")
+bad = [f"core {i} timer stalled ({a} -> {b})" for i, (a, b) in enumerate(zip(loc0, loc1)) if b <= a]
+if abs(off1 - off0) > 1.0:
+    bad.append(f"the active's clock jumped {off1 - off0:+.3f} s against the host")
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
+	qvm down --timeout 30
 }
 
 t_restart_20_times() {
