@@ -193,7 +193,8 @@ int main(int argc, char **argv)
 		ld.cmdline = (uintptr_t)cmdline;
 		if (ioctl(fd, ORTHROS_BOOT_LOAD, &ld)) {
 			fprintf(stderr, "orthros-boot: %s refused: %s%s\n", kernel, strerror(errno),
-				errno == ENOEXEC ? " (not a 64-bit relocatable bzImage)" : "");
+				errno == ENOEXEC ? " (not a 64-bit relocatable bzImage)" :
+				errno == EFBIG ? " (an image is larger than the 64 MiB the loader keeps)" : "");
 			return 1;
 		}
 		printf("loaded %s (%zu bytes), %s (%zu bytes)\n", kernel, ksize, initrd, isize);

@@ -30,6 +30,21 @@ t_partition_both_sides() {
 	partition_of backup && partition_of active
 }
 
+t_status_peer() {
+	local a b
+	a=$(vm exec active 'orthros status --json') || return 1
+	b=$(vm exec backup 'orthros status --json') || return 1
+	python3 - "$a" "$b" <<'PY'
+import json, sys
+a, b = (json.loads(x) for x in sys.argv[1:])
+for k in ("role", "ordinal", "apic_ids", "memory", "devices", "peer"):
+    assert k in a and k in b, f"key {k} missing"
+assert a["peer"] == {**a["peer"], "role": "backup", "state": "started", "ordinal": 2, "apic_id": 3}, a["peer"]
+assert b["peer"]["role"] == "active", b["peer"]
+print("active's peer:", a["peer"], " backup's peer:", b["peer"])
+PY
+}
+
 # refused WHAT MESSAGE ORTHROS-BOOT-ARGS...: refused with MESSAGE, both OSes unharmed
 refused() {
 	local what=$1 msg=$2 out rc before after
@@ -51,6 +66,9 @@ t_refusals() {
 	refused "a core of the running OS" "online core of the running OS" --start-only --replace --apic 1 || return 1
 	refused "a backup already running" "already runs in that area" --start-only || return 1
 	refused "not a bzImage" "not a 64-bit relocatable bzImage" --kernel /etc/orthros/machine.conf || return 1
+	vm exec active 'dd if=/dev/zero of=/tmp/big.img bs=1M count=65 2>/dev/null' || return 1
+	refused "an image too big" "larger than the 64 MiB the loader keeps" --initrd /tmp/big.img || return 1
+	vm exec active 'rm /tmp/big.img' || return 1
 	# a profile whose backup area A lies in the running OS's general memory
 	vm exec active "sed -e 's/^area_backup_a = .*/area_backup_a = 0x70000-0x80000 0x8000000-0x10000000/' \
 		-e 's/^area_general = .*/area_general = 0x10000000-0x70000000 0x70000000-0x78000000/' \

@@ -48,6 +48,7 @@ print("ok")'
 t_refuses_bsp_as_backup() { refuses "BSP as backup core" "is the BSP" 's/^backup_apics = .*/backup_apics = 0/'; }
 t_refuses_unknown_apic() { refuses "unknown APIC ID" "is not in apic_ids" 's/^backup_apics = .*/backup_apics = 9/'; }
 t_refuses_shared_core() { refuses "core in both OSes" "also belongs to the 1st OS" 's/^backup_apics = .*/backup_apics = 2/'; }
+t_refuses_two_backup_cores() { refuses "two backup cores" "exactly one core" 's/^backup_apics = .*/backup_apics = 2 3/'; }
 t_refuses_overlap() { refuses "overlapping areas" "overlap" 's/^area_shmem = .*/area_shmem = 0x6000000-0x8000000/'; }
 t_refuses_beyond_ram() { refuses "area beyond RAM" "beyond the RAM" 's/^area_backup_b = .*/area_backup_b = 0x80000-0x90000 0x78000000-0x90000000/'; }
 t_refuses_no_low_slice() { refuses "backup area without start-up memory" "below 1 MiB" 's/^area_backup_a = .*/area_backup_a = 0x70000000-0x78000000/'; }

@@ -7,9 +7,13 @@
  *                             what the machine profile gives it.
  */
 #include "profile.h"
+#include "orthros_boot_abi.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +101,48 @@ static void read_state(struct state *s)
 		fclose(f);
 }
 
+/*
+ * The other OS, as far as this one knows.  Until the shared memory and the
+ * heartbeat exist, that is what the loader did: "started" (on which core, in
+ * which area, when), or "none"; a backup knows only that it has an active.
+ */
+struct peer {
+	const char *role;
+	const char *state;
+	unsigned int ordinal, apic;
+	double since_s;
+};
+
+static void read_peer(const struct state *s, struct peer *pr)
+{
+	struct orthros_boot_status bs;
+	int fd;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->apic = ~0U;
+	pr->state = "none";
+	pr->role = "none";
+	if (!strcmp(s->role, "backup")) {
+		pr->role = "active";
+		pr->state = "unknown";
+		return;
+	}
+	fd = open(ORTHROS_BOOT_DEVICE, O_RDONLY);
+	if (fd < 0)
+		return;
+	if (!ioctl(fd, ORTHROS_BOOT_STATUS, &bs) && bs.started_apic != ~0U) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pr->role = "backup";
+		pr->state = "started";
+		pr->ordinal = bs.started_ordinal;
+		pr->apic = bs.started_apic;
+		pr->since_s = (double)now.tv_sec + now.tv_nsec / 1e9 - bs.start_ns / 1e9;
+	}
+	close(fd);
+}
+
 /* The driver bound to a PCI function here, or "" when none or not present. */
 static const char *pci_driver(const char *pci, char *buf, size_t len, int *present)
 {
@@ -126,11 +172,13 @@ static int owns(const char *owner, const char *role, unsigned int ordinal)
 static int status(const struct orth_profile *p, int json)
 {
 	struct state s;
+	struct peer pr;
 	const char *area;
 	char drv[64];
 	int present;
 
 	read_state(&s);
+	read_peer(&s, &pr);
 	area = s.ordinal ? orth_area_name(orth_area_of(s.ordinal)) : "none";
 	if (json) {
 		printf("{\"role\":\"%s\",\"ordinal\":%u,\"area\":\"%s\",\"apic_ids\":[",
@@ -151,7 +199,11 @@ static int status(const struct orth_profile *p, int json)
 			       d->owner, owns(d->owner, s.role, s.ordinal) ? "true" : "false",
 			       present ? "true" : "false", drv);
 		}
-		printf("]}\n");
+		printf("],\"peer\":{\"role\":\"%s\",\"state\":\"%s\"", pr.role, pr.state);
+		if (pr.apic != ~0U)
+			printf(",\"ordinal\":%u,\"apic_id\":%u,\"since_s\":%.1f",
+			       pr.ordinal, pr.apic, pr.since_s);
+		printf("}}\n");
 		return 0;
 	}
 	printf("role:     %s\nordinal:  %u (area %s)\ncores:    APIC",
@@ -171,6 +223,11 @@ static int status(const struct orth_profile *p, int json)
 		       owns(d->owner, s.role, s.ordinal) ? "mine" : "",
 		       !present ? "(not seen here)" : *drv ? drv : "(no driver)");
 	}
+	printf("peer:     %s, %s", pr.role, pr.state);
+	if (pr.apic != ~0U)
+		printf(" (OS %u on APIC %u, %.1f s ago; liveness comes with the heartbeat)",
+		       pr.ordinal, pr.apic, pr.since_s);
+	printf("\n");
 	return 0;
 }
 

@@ -289,6 +289,9 @@ int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_
 		return -1;
 	if (parse_apics(v, &p->backup_apics))
 		return fail(err, len, "backup_apics: bad list '%s'", v);
+	/* A later OS boots with nosmp: it can use exactly one core for now. */
+	if (p->backup_apics.n != 1)
+		return fail(err, len, "backup_apics: a backup has exactly one core (later OSes boot with nosmp)");
 	if (!has_apic(&p->first_apics, p->bsp_apic))
 		return fail(err, len, "first_apics must hold the BSP (APIC %d)", p->bsp_apic);
 	for (int i = 0; i < p->first_apics.n; i++)
