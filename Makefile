@@ -12,11 +12,15 @@ T ?=
 
 # C tools: each lives in tools/ or in its component folder; all link the profile parser.
 TOOLS := orthros orthros-profile orthros-boot
-TOOL_DIRS := tools bootloader
-TOOL_DEPS := tools/profile.c tools/profile.h bootloader/kernel/orthros_boot_abi.h
-CPPFLAGS := -Itools -Ibootloader/kernel
+TOOL_DIRS := tools bootloader workloads
+TOOL_LIBS := tools/profile.c tools/shmlib.c tools/peer.c
+TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
+	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h
+CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
+# Programs to protect and to crash: guest only.
+WORKLOADS := orthros-crash orthros-load
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
-GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS))
+GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
 vpath %.c $(TOOL_DIRS)
 GUEST_FILES := $(shell find guest -type f)
 
@@ -36,11 +40,11 @@ kernel: | deps
 
 $(B)/host/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tools/profile.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(TOOL_LIBS)
 
 $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< tools/profile.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(TOOL_LIBS) -lpthread
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 

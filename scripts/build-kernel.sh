@@ -46,7 +46,7 @@ done
 # The components with kernel code: each one's kernel/ folder is linked into the
 # tree as orthros/<component>/ (kernel-patches/0002 descends into orthros/).
 components=()
-for c in shmem heartbeat bootloader failover migrate; do
+for c in shmem heartbeat bootloader failover migrate workloads; do
 	[ -d "$top/$c/kernel" ] && components+=("$c")
 done
 

@@ -39,8 +39,8 @@ import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:])
 for k in ("role", "ordinal", "apic_ids", "memory", "devices", "peer"):
     assert k in a and k in b, f"key {k} missing"
-assert a["peer"] == {**a["peer"], "role": "backup", "state": "started", "ordinal": 2, "apic_id": 3}, a["peer"]
-assert b["peer"]["role"] == "active", b["peer"]
+assert a["peer"] == {**a["peer"], "role": "backup", "state": "alive", "ordinal": 2, "apic_id": 3}, a["peer"]
+assert b["peer"] == {**b["peer"], "role": "active", "state": "alive", "ordinal": 1, "apic_id": 0}, b["peer"]
 print("active's peer:", a["peer"], " backup's peer:", b["peer"])
 PY
 }

@@ -4,10 +4,18 @@
  *
  *   orthros status [--json]   role, ordinal, cores, memory and devices, as
  *                             this kernel sees them (/sys, /proc), next to
- *                             what the machine profile gives it.
+ *                             what the machine profile gives it; the peer's
+ *                             liveness and the last failure detected.
+ *   orthros status --log      the failed peer's last kernel log lines, as its
+ *                             panic path left them in the shared memory.
+ *   orthros exec, agent, msg  the channel to the other OS (peer.c).
+ *   orthros shm show|corrupt  the shared memory's header and records; corrupt
+ *                             one of them on purpose (tests).
  */
 #include "profile.h"
 #include "orthros_boot_abi.h"
+#include "shmlib.h"
+#include "peer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,12 +43,24 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: orthros status [--json]\n"
+		"       orthros status --log\n"
+		"       orthros exec --peer [--timeout S] CMD...\n"
+		"       orthros agent\n"
+		"       orthros msg send|recv --port P --count N [--ready FILE] [--json]\n"
+		"       orthros shm show [--json]\n"
+		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
 		"\n"
-		"Show this OS's role, ordinal, cores (by local APIC ID), memory and\n"
-		"devices as the running kernel sees them, and which devices the machine\n"
-		"profile ($ORTHROS_PROFILE or " ORTH_DEFAULT_PROFILE ") gives it.\n"
+		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
+		"devices as the running kernel sees them, which devices the machine\n"
+		"profile ($ORTHROS_PROFILE or " ORTH_DEFAULT_PROFILE ") gives it, the\n"
+		"peer OS's liveness (heartbeat) and the last failure this OS detected.\n"
+		"--log prints the log lines the failed peer left in its failure notice.\n"
+		"exec: run CMD with sh -c on the other OS, print its output, exit with\n"
+		"its status (124: no answer in time). agent: serve exec requests.\n"
+		"msg: numbered messages over the channel, checked on arrival.\n"
+		"shm: the shared memory; corrupt damages one part on purpose (tests).\n"
 		"\n"
-		"exit status: 0 ok, 1 error, 2 usage error\n");
+		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
 }
 
 static int read_line(const char *path, char *buf, size_t len)
@@ -102,16 +122,25 @@ static void read_state(struct state *s)
 }
 
 /*
- * The other OS, as far as this one knows.  Until the shared memory and the
- * heartbeat exist, that is what the loader did: "started" (on which core, in
- * which area, when), or "none"; a backup knows only that it has an active.
+ * The other OS, as far as this one knows: its liveness from this kernel's
+ * heartbeat (/dev/orthros-heartbeat), else what the loader did ("started").
  */
 struct peer {
 	const char *role;
 	const char *state;
 	unsigned int ordinal, apic;
 	double since_s;
+	int have_hb;
+	struct orthros_hb_status hb;
 };
+
+static const char *peer_state_name(unsigned int st)
+{
+	static const char *const names[] = { "none", "booting", "alive", "failed", "stopped",
+					     "refused" };
+
+	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "invalid";
+}
 
 static void read_peer(const struct state *s, struct peer *pr)
 {
@@ -122,10 +151,20 @@ static void read_peer(const struct state *s, struct peer *pr)
 	pr->apic = ~0U;
 	pr->state = "none";
 	pr->role = "none";
-	if (!strcmp(s->role, "backup")) {
+	fd = open(ORTHROS_HB_DEVICE, O_RDONLY);
+	if (fd >= 0) {
+		if (!ioctl(fd, ORTHROS_HB_STATUS, &pr->hb))
+			pr->have_hb = pr->hb.enabled;
+		close(fd);
+	}
+	if (pr->have_hb && pr->hb.peer) {
+		pr->role = !strcmp(s->role, "active") ? "backup" : "active";
+		pr->state = peer_state_name(pr->hb.peer_state);
+		pr->ordinal = pr->hb.peer;
+		pr->apic = pr->hb.peer_apic;
+	} else if (!strcmp(s->role, "backup")) {
 		pr->role = "active";
 		pr->state = "unknown";
-		return;
 	}
 	fd = open(ORTHROS_BOOT_DEVICE, O_RDONLY);
 	if (fd < 0)
@@ -134,13 +173,158 @@ static void read_peer(const struct state *s, struct peer *pr)
 		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		pr->role = "backup";
-		pr->state = "started";
-		pr->ordinal = bs.started_ordinal;
-		pr->apic = bs.started_apic;
 		pr->since_s = (double)now.tv_sec + now.tv_nsec / 1e9 - bs.start_ns / 1e9;
+		if (!pr->have_hb || !pr->hb.peer) {
+			pr->role = "backup";
+			pr->state = "started";
+			pr->ordinal = bs.started_ordinal;
+			pr->apic = bs.started_apic;
+		}
 	}
 	close(fd);
+}
+
+static double tsc_us(const struct orthros_hb_status *h, uint64_t tsc)
+{
+	return h->tsc_khz ? (double)tsc * 1000.0 / h->tsc_khz : 0;
+}
+
+static const char *failure_kind(unsigned int k)
+{
+	return k == ORTHROS_FAIL_PANIC ? "panic" : k == ORTHROS_FAIL_HEARTBEAT ?
+		"heartbeat timeout" : k == ORTHROS_FAIL_NO_BOOT ? "no boot" : "none";
+}
+
+static const char *latency_from(unsigned int k)
+{
+	return k == 1 ? "panic notice" : k == 2 ? "injected fault" : "last beat";
+}
+
+static void json_str(const char *str)
+{
+	putchar('"');
+	for (; *str; str++) {
+		unsigned char c = (unsigned char)*str;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_shm_json(void)
+{
+	struct shm_map m;
+	char err[256];
+
+	if (shm_map(&m, 0, err, sizeof(err))) {
+		printf(",\"shm\":{\"valid\":false,\"error\":");
+		json_str(err);
+		printf("}");
+		return;
+	}
+	printf(",\"shm\":{\"phys\":%llu,\"size\":%llu,", (unsigned long long)m.info.phys,
+	       (unsigned long long)m.info.size);
+	if (shm_check(&m, err, sizeof(err))) {
+		printf("\"valid\":false,\"error\":");
+		json_str(err);
+		printf("}");
+	} else {
+		printf("\"valid\":true}");
+	}
+	shm_unmap(&m);
+}
+
+static void print_hb_json(const struct peer *pr)
+{
+	const struct orthros_hb_status *h = &pr->hb;
+	const struct orthros_shm_failure *f = &h->failure;
+
+	if (!pr->have_hb) {
+		printf(",\"heartbeat\":{\"enabled\":false}");
+		return;
+	}
+	printf(",\"heartbeat\":{\"enabled\":true,\"period_ms\":%u,\"misses\":%u,"
+	       "\"beats_sent\":%llu,\"beats_seen\":%llu,\"max_gap_us\":%llu",
+	       h->period_ms, h->misses, (unsigned long long)h->beats_sent,
+	       (unsigned long long)h->beats_seen, (unsigned long long)h->max_gap_us);
+	if (h->last_beat_tsc)
+		printf(",\"last_beat_ago_ms\":%.1f",
+		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000);
+	if (h->refused[0]) {
+		printf(",\"refused\":");
+		json_str(h->refused);
+	}
+	printf("}");
+	if (!h->failure_valid)
+		return;
+	printf(",\"failure\":{\"ordinal\":%u,\"detected_by\":%u,\"kind\":\"%s\",\"cause\":",
+	       f->ordinal, f->detected_by, failure_kind(f->kind));
+	json_str(f->cause);
+	printf(",\"last_beat\":%.0f,\"last_beat_count\":%llu,\"detected\":%.0f,"
+	       "\"detect_latency_us\":%.0f,\"latency_from\":\"%s\"}",
+	       f->last_beat_tsc ? tsc_us(h, f->last_beat_tsc) : 0.0,
+	       (unsigned long long)f->last_beat_count, tsc_us(h, f->detect_tsc),
+	       tsc_us(h, f->detect_tsc) - tsc_us(h, f->ref_tsc), latency_from(f->ref_kind));
+}
+
+static void print_hb_text(const struct peer *pr)
+{
+	const struct orthros_hb_status *h = &pr->hb;
+	const struct orthros_shm_failure *f = &h->failure;
+
+	if (!pr->have_hb) {
+		printf("heartbeat: off\n");
+		return;
+	}
+	printf("heartbeat: every %u ms, failed after %u misses; %llu beats sent, %llu seen",
+	       h->period_ms, h->misses, (unsigned long long)h->beats_sent,
+	       (unsigned long long)h->beats_seen);
+	if (h->last_beat_tsc)
+		printf(", last %.1f ms ago, longest gap %.1f ms",
+		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000,
+		       h->max_gap_us / 1000.0);
+	printf("\n");
+	if (h->refused[0])
+		printf("refused:  %s\n", h->refused);
+	if (h->failure_valid)
+		printf("failure:  OS %u, %s\n          last beat #%llu at %.6f s machine time; "
+		       "detected at %.6f s, %.0f us after the %s\n", f->ordinal, f->cause,
+		       (unsigned long long)f->last_beat_count, tsc_us(h, f->last_beat_tsc) / 1e6,
+		       tsc_us(h, f->detect_tsc) / 1e6,
+		       tsc_us(h, f->detect_tsc) - tsc_us(h, f->ref_tsc), latency_from(f->ref_kind));
+}
+
+/* The failure notice's log tail, as the dying kernel left it. */
+static int print_notice_log(void)
+{
+	static struct orthros_shm_notice n;
+	struct shm_map m;
+	char err[256];
+
+	if (shm_map(&m, 0, err, sizeof(err))) {
+		fprintf(stderr, "orthros: %s\n", err);
+		return 1;
+	}
+	if (shm_check(&m, err, sizeof(err))) {
+		fprintf(stderr, "orthros: the shared memory is not valid: %s\n", err);
+		return 1;
+	}
+	if (shm_rec_read(&n, (char *)m.base + ORTHROS_SHM_NOTICE_OFF, sizeof(n)) || !n.ordinal) {
+		fprintf(stderr, "orthros: no failure notice in the shared memory\n");
+		return 1;
+	}
+	n.cause[sizeof(n.cause) - 1] = '\0';
+	n.log[sizeof(n.log) - 1] = '\0';
+	printf("failure notice of OS %u at %.6f s machine time: %s\n", n.ordinal,
+	       shm_tsc_us(&m, n.tsc) / 1e6, n.cause);
+	fputs(n.log, stdout);
+	shm_unmap(&m);
+	return 0;
 }
 
 /* The driver bound to a PCI function here, or "" when none or not present. */
@@ -203,7 +387,10 @@ static int status(const struct orth_profile *p, int json)
 		if (pr.apic != ~0U)
 			printf(",\"ordinal\":%u,\"apic_id\":%u,\"since_s\":%.1f",
 			       pr.ordinal, pr.apic, pr.since_s);
-		printf("}}\n");
+		printf("}");
+		print_hb_json(&pr);
+		print_shm_json();
+		printf("}\n");
 		return 0;
 	}
 	printf("role:     %s\nordinal:  %u (area %s)\ncores:    APIC",
@@ -225,9 +412,122 @@ static int status(const struct orth_profile *p, int json)
 	}
 	printf("peer:     %s, %s", pr.role, pr.state);
 	if (pr.apic != ~0U)
-		printf(" (OS %u on APIC %u, %.1f s ago; liveness comes with the heartbeat)",
-		       pr.ordinal, pr.apic, pr.since_s);
+		printf(" (OS %u on APIC %u)", pr.ordinal, pr.apic);
 	printf("\n");
+	print_hb_text(&pr);
+	return 0;
+}
+
+static int shm_show(int json)
+{
+	static const char *const states[] = { "none", "booting", "up", "failed", "stopped",
+					      "taken-over" };
+	struct orthros_shm_roles roles;
+	struct shm_map m;
+	char err[256];
+	int valid, first = 1;
+
+	if (shm_map(&m, 0, err, sizeof(err))) {
+		fprintf(stderr, "orthros: %s\n", err);
+		return 1;
+	}
+	valid = !shm_check(&m, err, sizeof(err));
+	if (json) {
+		printf("{\"phys\":%llu,\"size\":%llu,\"valid\":%s", (unsigned long long)m.info.phys,
+		       (unsigned long long)m.info.size, valid ? "true" : "false");
+		if (!valid) {
+			printf(",\"error\":");
+			json_str(err);
+		}
+	} else {
+		printf("shared memory %#llx-%#llx: %s%s\n", (unsigned long long)m.info.phys,
+		       (unsigned long long)(m.info.phys + m.info.size), valid ? "valid" : "NOT valid: ",
+		       valid ? "" : err);
+	}
+	if (valid && !shm_rec_read(&roles, (char *)m.base + ORTHROS_SHM_ROLES_OFF, sizeof(roles))) {
+		if (json)
+			printf(",\"roles\":{\"active\":%u,\"backup\":%u,\"generation\":%u}",
+			       roles.active, roles.backup, roles.generation);
+		else
+			printf("roles: active OS %u, backup OS %u (generation %u)\n", roles.active,
+			       roles.backup, roles.generation);
+	}
+	if (json)
+		printf(",\"os\":[");
+	for (int i = 0; valid && i < ORTHROS_SHM_OS_SLOTS; i++) {
+		struct orthros_shm_os os;
+		const struct orthros_shm_beat *b = (const void *)((char *)m.base +
+			ORTHROS_SHM_BEAT_OFF + i * sizeof(*b));
+		const void *rec = (char *)m.base + ORTHROS_SHM_OS_OFF + i * sizeof(os);
+		int ok = !shm_rec_read(&os, rec, sizeof(os));
+
+		if (!*(const uint32_t *)rec || (ok && !os.ordinal))
+			continue;	/* never written: a free slot */
+		if (json) {
+			printf("%s{\"slot\":%d,\"valid\":%s", first ? "" : ",", i, ok ? "true" : "false");
+			if (ok)
+				printf(",\"ordinal\":%u,\"state\":\"%s\",\"ipi_apic\":%u,\"beats\":%llu",
+				       os.ordinal, os.state < 6 ? states[os.state] : "invalid",
+				       os.ipi_apic, (unsigned long long)b->count);
+			printf("}");
+		} else if (ok) {
+			printf("OS %u: %s, IPIs to APIC %u, %llu beats\n", os.ordinal,
+			       os.state < 6 ? states[os.state] : "invalid", os.ipi_apic,
+			       (unsigned long long)b->count);
+		} else {
+			printf("slot %d: record does not check\n", i);
+		}
+		first = 0;
+	}
+	if (json) {
+		printf("],\"rings\":[");
+		for (int i = 0; i < 2; i++) {
+			const struct orthros_shm_ring *r = (const void *)((char *)m.base +
+				(i ? ORTHROS_SHM_RING1_OFF : ORTHROS_SHM_RING0_OFF));
+
+			printf("%s{\"head\":%llu,\"tail\":%llu,\"doorbells\":%llu}", i ? "," : "",
+			       (unsigned long long)r->head, (unsigned long long)r->tail,
+			       (unsigned long long)r->doorbells);
+		}
+		printf("]}\n");
+	}
+	shm_unmap(&m);
+	return 0;
+}
+
+/* Damage one part of the shared memory on purpose, for the tests. */
+static int shm_corrupt(const char *what)
+{
+	struct orthros_shm_header *h;
+	struct shm_map m;
+	char err[256];
+	unsigned int n;
+
+	if (shm_map(&m, 1, err, sizeof(err))) {
+		fprintf(stderr, "orthros: %s\n", err);
+		return 1;
+	}
+	h = m.base;
+	if (!strcmp(what, "magic")) {
+		h->magic ^= 0xff;
+	} else if (!strcmp(what, "version")) {
+		h->version = 99;
+		h->checksum = shm_crc32(h, sizeof(*h) - 4);
+	} else if (!strcmp(what, "checksum")) {
+		h->created_tsc ^= 1;
+	} else if (!strcmp(what, "roles")) {
+		((struct orthros_shm_roles *)((char *)m.base + ORTHROS_SHM_ROLES_OFF))->active ^= 0x40;
+	} else if (sscanf(what, "os:%u", &n) == 1 && n) {
+		((struct orthros_shm_os *)((char *)m.base + ORTHROS_SHM_OS_OFF) +
+		 n % ORTHROS_SHM_OS_SLOTS)->boot_tsc ^= 1;
+	} else {
+		fprintf(stderr, "orthros shm corrupt: magic, version, checksum, roles or os:N\n");
+		shm_unmap(&m);
+		return 2;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	printf("corrupted the shared memory's %s\n", what);
+	shm_unmap(&m);
 	return 0;
 }
 
@@ -236,11 +536,33 @@ int main(int argc, char **argv)
 	const char *path = getenv("ORTHROS_PROFILE");
 	static struct orth_profile p;
 	char err[512];
-	int json = 0;
+	int json = 0, log = 0, r;
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "exec")) {
+		r = peer_exec(argc - 2, argv + 2);
+		if (r == 2 && argc < 3)
+			usage(stderr);
+		return r;
+	}
+	if (argc == 2 && !strcmp(argv[1], "agent"))
+		return peer_agent();
+	if (argc >= 2 && !strcmp(argv[1], "msg")) {
+		r = peer_msg(argc - 2, argv + 2);
+		if (r == 2)
+			usage(stderr);
+		return r;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "shm")) {
+		if (!strcmp(argv[2], "show") && argc <= 4)
+			return shm_show(argc == 4 && !strcmp(argv[3], "--json"));
+		if (!strcmp(argv[2], "corrupt") && argc == 4)
+			return shm_corrupt(argv[3]);
+		usage(stderr);
+		return 2;
 	}
 	if (argc < 2 || strcmp(argv[1], "status")) {
 		usage(stderr);
@@ -249,11 +571,15 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--log")) {
+			log = 1;
 		} else {
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (log)
+		return print_notice_log();
 	if (!path || !*path)
 		path = ORTH_DEFAULT_PROFILE;
 	if (orth_profile_load(path, &p, err, sizeof(err))) {

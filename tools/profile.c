@@ -397,6 +397,16 @@ static size_t pci_list(const struct orth_profile *p, const char *area, int only,
 	return off;
 }
 
+/* Where every OS finds the shared memory. */
+static size_t shm_param(const struct orth_profile *p, char *buf, size_t len)
+{
+	const struct orth_range *r = &p->area[AREA_SHMEM].r[0];
+
+	return (size_t)snprintf(buf, len, " orthros_shm=%#llx@%#llx",
+				(unsigned long long)(r->end - r->start),
+				(unsigned long long)r->start);
+}
+
 int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
 		 char *err, size_t errlen)
 {
@@ -417,6 +427,7 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		off = (size_t)snprintf(buf, len,
 				       "console=%s orthros=backup,%u nosmp acpi=off noapic nohpet 8250.nr_uarts=0 no_ipi_broadcast=1",
 				       con, ordinal);
+		off += shm_param(p, buf + off, off < len ? len - off : 0);
 		off += pci_list(p, orth_area_name(orth_area_of(ordinal)), 1, buf + off,
 				off < len ? len - off : 0);
 		if (off >= len)
@@ -438,6 +449,7 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 	off = (size_t)snprintf(buf, len, "console=%s,115200 orthros=active,1 maxcpus=%d no_ipi_broadcast=1",
 			       con, p->first_apics.n);
 	off += pci_list(p, "first", 0, buf + off, off < len ? len - off : 0);
+	off += shm_param(p, buf + off, off < len ? len - off : 0);
 	n = orth_first_reserved(p, res, 2 * ORTH_MAX_RANGES + 1);
 	for (int i = 0; i < n && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, " memmap=%#llx$%#llx",

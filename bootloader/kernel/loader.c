@@ -34,6 +34,7 @@
 #include <asm/tsc.h>
 
 #include "orthros_boot_abi.h"
+#include "../shmem/orthros_shm.h"
 
 #define MAX_IMAGE		(64UL << 20)
 #define KERNEL_OFFSET		(2UL << 20)	/* kernel at area start + 2 MiB */
@@ -436,6 +437,17 @@ static long do_start(const struct orthros_boot_start __user *uarg)
 	memunmap(low);
 	memunmap(area);
 
+	/* the shared memory: created once, the new OS recorded as booting */
+	{
+		struct orthros_shm_range r[ORTHROS_BOOT_MAX_RANGES];
+		u32 i;
+
+		for (i = 0; i < s.nr_ranges; i++)
+			r[i] = (struct orthros_shm_range){ s.ranges[i].start, s.ranges[i].end };
+		if (orthros_shm_prepare_start(s.ordinal, s.apic_id, r, s.nr_ranges))
+			pr_warn("OS %u starts without shared memory: nobody will watch it\n",
+				s.ordinal);
+	}
 	pr_info("starting OS %u on APIC %u: kernel at %#llx, initramfs at %#llx, start-up code at %#llx\n",
 		s.ordinal, s.apic_id, kphys, iphys, lr->start);
 	last.started_apic = s.apic_id;

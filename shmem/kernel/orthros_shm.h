@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel side of the Orthros shared memory: what shmem/ offers the other
+ * components.  The layout itself is in orthros_shm_abi.h.
+ */
+#ifndef ORTHROS_SHM_H
+#define ORTHROS_SHM_H
+
+#include <linux/types.h>
+#include "orthros_shm_abi.h"
+
+/* The mapped region, or NULL when this OS has none (no orthros_shm=). */
+extern void *orthros_shm;
+extern u64 orthros_shm_phys, orthros_shm_size;
+
+static inline void *orthros_shm_at(u32 off)
+{
+	return orthros_shm + off;
+}
+
+static inline struct orthros_shm_beat *orthros_shm_beat(u32 ordinal)
+{
+	return orthros_shm_at(ORTHROS_SHM_BEAT_OFF) +
+		(ordinal % ORTHROS_SHM_OS_SLOTS) * sizeof(struct orthros_shm_beat);
+}
+
+static inline struct orthros_shm_os *orthros_shm_os_slot(u32 ordinal)
+{
+	return orthros_shm_at(ORTHROS_SHM_OS_OFF) +
+		(ordinal % ORTHROS_SHM_OS_SLOTS) * sizeof(struct orthros_shm_os);
+}
+
+/* The machine's clock: the TSC, shared by every OS on the machine. */
+u64 orthros_tsc(void);
+u64 orthros_tsc_to_us(u64 delta);
+
+/*
+ * Is the header good (magic, version, size, layout, checksum)?  0, or
+ * -EBADMSG with the reason in why; -ENODEV when there is no region.
+ */
+int orthros_shm_check(char *why, size_t len);
+
+/* Records with seq first and checksum last. */
+u32 orthros_rec_csum(const void *rec, size_t size);
+void orthros_rec_begin(void *rec);
+void orthros_rec_end(void *rec, size_t size);
+bool orthros_rec_read(void *dst, const void *src, size_t size);
+
+bool orthros_shm_read_roles(struct orthros_shm_roles *r);
+void orthros_shm_set_roles(u32 active, u32 backup);
+/* The record of an OS, checked and matching its ordinal. */
+bool orthros_shm_read_os(u32 ordinal, struct orthros_shm_os *os);
+void orthros_shm_write_os(const struct orthros_shm_os *os);
+void orthros_shm_set_state(u32 ordinal, u32 state);
+const char *orthros_os_state_name(u32 state);
+
+/*
+ * The loader, before it wakes a new OS: create the region if it is not there
+ * yet (or not valid), record the new OS as booting and as the backup, reset
+ * the rings and its heartbeat line.
+ */
+int orthros_shm_prepare_start(u32 ordinal, u32 apic_id,
+			      const struct orthros_shm_range *ranges, u32 nr);
+
+/* IPIs to another OS's core, by physical APIC ID. */
+void orthros_send_ipi(u32 apic_id);
+void orthros_send_nmi(u32 apic_id);
+/* Called on every platform IPI (the doorbell), in hard-irq context. */
+void orthros_ipi_register(void (*fn)(void));
+
+/* The channel: kick its consumer and its waiting producers. */
+void orthros_chan_poll(void);
+void orthros_chan_reset(void);
+
+#endif

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * The Orthros shared-memory ABI: the one definition of the inter-OS region,
+ * used unchanged by the kernel code (shmem/, heartbeat/, bootloader/, ...)
+ * and by the tools.
+ *
+ * The region is the profile's area_shmem.  It is created by the 1st OS when
+ * it starts its first backup and is inherited by every later OS, which finds
+ * it through orthros_shm=SIZE@ADDR on its command line.  Layout, at fixed
+ * offsets that the header repeats and a reader checks:
+ *
+ *   0x000000  header              written once, at creation; crc32
+ *   0x001000  roles               who is active, who is backup; crc32
+ *   0x002000  OS table            one record per OS (ordinal % SLOTS); crc32 each
+ *   0x003000  heartbeat words     one line per OS slot; plain words, no checksum
+ *   0x004000  failure notice      written by a dying kernel; crc32
+ *   0x006000  failure record      written by the OS that detected it; crc32
+ *   0x008000  process registry    filled by orthros-protect; crc32 per entry
+ *   0x010000  ring 0              messages active -> backup
+ *   0x120000  ring 1              messages backup -> active
+ *
+ * A record with a checksum is written as: seq++ (odd), fields, checksum,
+ * seq++ (even).  A reader takes a copy, retries while seq is odd or moved, and
+ * acts on the copy only when its crc32 matches.  The checksum is the IEEE
+ * crc32 (as zlib's crc32()) of the record with the checksum field zero.
+ *
+ * Times are TSC values: every OS on the machine reads the same TSC, and the
+ * header carries its frequency (tsc_khz), so one OS can compare another's
+ * timestamps with its own.
+ *
+ * Rings are single-producer, single-consumer across the two OSes (producers
+ * inside one OS are serialised by that OS).  head and tail are free-running
+ * 64-bit message counts that are never reset while the ring is in use and
+ * never wrap in practice (2^64 messages), so a stale index can never equal a
+ * current one: the ABA problem of a wrapping index cannot arise.  Each slot
+ * also carries the count it was written at, which the consumer checks.  The
+ * doorbell is the platform IPI vector (0xf7) to the peer's APIC.
+ */
+#ifndef ORTHROS_SHM_ABI_H
+#define ORTHROS_SHM_ABI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define ORTHROS_SHM_MAGIC	0x314d48534854524fULL	/* "ORTHSHM1" */
+#define ORTHROS_SHM_VERSION	1
+
+#define ORTHROS_SHM_ROLES_OFF	0x001000
+#define ORTHROS_SHM_OS_OFF	0x002000
+#define ORTHROS_SHM_BEAT_OFF	0x003000
+#define ORTHROS_SHM_NOTICE_OFF	0x004000
+#define ORTHROS_SHM_FAILURE_OFF	0x006000
+#define ORTHROS_SHM_REG_OFF	0x008000
+#define ORTHROS_SHM_RING0_OFF	0x010000
+#define ORTHROS_SHM_RING1_OFF	0x120000
+#define ORTHROS_SHM_RING_BYTES	0x110000	/* 64 KiB header page + slots */
+#define ORTHROS_SHM_MIN_SIZE	0x230000
+
+#define ORTHROS_SHM_OS_SLOTS	8
+#define ORTHROS_SHM_MAX_APICS	8
+#define ORTHROS_SHM_MAX_RANGES	8
+#define ORTHROS_SHM_REG_SLOTS	64
+#define ORTHROS_RING_SLOTS	4096
+#define ORTHROS_MSG_SIZE	256
+#define ORTHROS_RING_HDR	0x10000
+
+/* The header: written once by the creator, then read-only. */
+struct orthros_shm_header {
+	__u64 magic;
+	__u32 version;
+	__u32 header_size;		/* sizeof(struct orthros_shm_header) */
+	__u64 phys;			/* where the region is */
+	__u64 size;			/* its length */
+	__u64 created_tsc;
+	__u32 created_by;		/* ordinal of the creator */
+	__u32 tsc_khz;
+	__u32 os_off, os_slots, os_size;
+	__u32 beat_off, notice_off, failure_off;
+	__u32 reg_off, reg_slots, reg_size;
+	__u32 ring_off[2];
+	__u32 ring_slots, msg_size;
+	__u32 checksum;
+};
+
+struct orthros_shm_roles {
+	__u32 seq;
+	__u32 active;			/* ordinal of the active OS */
+	__u32 backup;			/* ordinal of its backup, 0: none */
+	__u32 generation;		/* bumped on every change */
+	__u64 changed_tsc;
+	__u32 pad;
+	__u32 checksum;
+};
+
+enum orthros_os_state {
+	ORTHROS_OS_FREE = 0,		/* slot not in use */
+	ORTHROS_OS_BOOTING,		/* started by the loader, not up yet */
+	ORTHROS_OS_UP,			/* beating */
+	ORTHROS_OS_FAILED,		/* declared dead by its peer */
+	ORTHROS_OS_STOPPED,		/* stopped cleanly (halt, power-off, replaced) */
+	ORTHROS_OS_TAKEN_OVER,		/* failed, and its work taken over */
+	ORTHROS_OS_NR_STATES,
+};
+
+enum orthros_os_role {
+	ORTHROS_SHM_ROLE_NONE = 0,
+	ORTHROS_SHM_ROLE_ACTIVE,
+	ORTHROS_SHM_ROLE_BACKUP,
+};
+
+struct orthros_shm_range {
+	__u64 start;
+	__u64 end;			/* excluded */
+};
+
+struct orthros_shm_os {
+	__u32 seq;
+	__u32 ordinal;			/* 0: free */
+	__u32 role;			/* enum orthros_os_role */
+	__u32 state;			/* enum orthros_os_state */
+	__u32 nr_apics;
+	__u32 apic_ids[ORTHROS_SHM_MAX_APICS];
+	__u32 ipi_apic;			/* where to send this OS its IPIs */
+	__u32 nr_ranges;
+	__u32 pad;
+	struct orthros_shm_range ranges[ORTHROS_SHM_MAX_RANGES];
+	__u64 boot_tsc;			/* when it was started */
+	__u64 up_tsc;			/* when its heartbeat began */
+	__u64 state_tsc;		/* when its state last changed */
+	__u32 pad2;
+	__u32 checksum;
+};
+
+/*
+ * One cache line per OS slot, written only by that OS (fault_tsc: by its
+ * fault injector, a test aid).  Beats are counted, not checksummed: a torn
+ * or garbage count only looks like one more beat.
+ */
+struct orthros_shm_beat {
+	__u64 count;			/* beats sent so far */
+	__u64 tsc;			/* time of the last one */
+	__u32 ordinal;
+	__u32 period_ms;
+	__u32 misses;			/* the K of "K missed beats" */
+	__u32 notice;			/* != 0: a failure notice is in the notice record */
+	__u64 fault_tsc;		/* an injected fault, when one was */
+	__u64 pad[3];
+};
+
+#define ORTHROS_CAUSE_LEN	256
+#define ORTHROS_LOG_LEN		7680
+
+/* Written by a dying kernel from its panic path. */
+struct orthros_shm_notice {
+	__u32 seq;
+	__u32 ordinal;			/* the OS that is dying */
+	__u64 tsc;			/* when */
+	__u32 cpu_apic;			/* the core that panicked */
+	__u32 log_len;
+	char cause[ORTHROS_CAUSE_LEN];	/* the panic message */
+	char log[ORTHROS_LOG_LEN];	/* the tail of its kernel log */
+	__u32 pad;
+	__u32 checksum;
+};
+
+enum orthros_failure_kind {
+	ORTHROS_FAIL_NONE = 0,
+	ORTHROS_FAIL_PANIC,		/* failure notice (NMI) */
+	ORTHROS_FAIL_HEARTBEAT,		/* K missed beats */
+	ORTHROS_FAIL_NO_BOOT,		/* never came up */
+};
+
+/* What the detecting OS found: written once per failure. */
+struct orthros_shm_failure {
+	__u32 seq;
+	__u32 ordinal;			/* the OS that failed */
+	__u32 detected_by;
+	__u32 kind;			/* enum orthros_failure_kind */
+	__u64 last_beat_tsc;		/* its last beat seen */
+	__u64 last_beat_count;
+	__u64 detect_tsc;		/* when it was declared failed */
+	__u64 ref_tsc;			/* the latency is counted from this */
+	__u32 ref_kind;			/* 0 last beat, 1 panic notice, 2 injected fault */
+	__u32 missed;			/* beats missed at detection */
+	char cause[ORTHROS_CAUSE_LEN];
+	__u32 pad;
+	__u32 checksum;
+};
+
+/* A protected process: filled by orthros-protect (issue 6). */
+struct orthros_shm_reg_entry {
+	__u32 seq;
+	__u32 pid;			/* 0: free */
+	__u32 owner_ordinal;
+	__u32 flags;
+	char comm[16];
+	__u64 task_phys;		/* its task_struct, in the owner's memory */
+	__u64 mm_phys;
+	__u64 added_tsc;
+	__u8 reserved[192];
+	__u32 pad;
+	__u32 checksum;
+};
+
+/* A message: 256 bytes, one ring slot. */
+#define ORTHROS_MSG_DATA	(ORTHROS_MSG_SIZE - 24)
+struct orthros_msg {
+	__u64 seq;			/* in the ring: the count it was written at */
+	__u32 port;			/* destination port on the peer */
+	__u32 src_port;			/* sender's port (filled by the kernel) */
+	__u32 len;			/* bytes of data */
+	__u32 flags;
+	__u8 data[ORTHROS_MSG_DATA];
+};
+
+struct orthros_shm_ring {
+	__u64 head;			/* producer: messages written */
+	__u8 pad0[56];
+	__u64 tail;			/* consumer: messages read */
+	__u8 pad1[56];
+	__u32 slots;			/* ORTHROS_RING_SLOTS */
+	__u32 msg_size;
+	__u32 producer_waiting;		/* the producer waits for room: ring its doorbell */
+	__u32 pad2;
+	__u64 doorbells;		/* IPIs sent by the producer */
+	__u64 reset_tsc;		/* when the rings were last reset */
+	/* slots at ORTHROS_RING_HDR from the ring's start */
+};
+
+/*
+ * /dev/orthros-shm: mmap() the region (read-only; read-write when opened
+ * O_RDWR by CAP_SYS_ADMIN, for fault-injection tests).  The ioctl tells
+ * where it is.
+ */
+#define ORTHROS_SHM_DEVICE	"/dev/orthros-shm"
+struct orthros_shm_info {
+	__u64 phys;
+	__u64 size;
+	__u32 tsc_khz;
+	__u32 mapped;			/* 0: this OS has no shared memory */
+};
+#define ORTHROS_SHM_INFO	_IOR(0xb8, 1, struct orthros_shm_info)
+
+/*
+ * /dev/orthros-chan: messages to the peer OS.  Bind a port, then write()
+ * and read() whole struct orthros_msg records (port: destination; src_port
+ * is filled in).  Port 0 asks for a free port >= 1024.
+ */
+#define ORTHROS_CHAN_DEVICE	"/dev/orthros-chan"
+#define ORTHROS_PORT_EXEC	1		/* orthros agent: run a command */
+#define ORTHROS_MSG_MORE	0x100		/* flags: more fragments follow */
+#define ORTHROS_CHAN_BIND	_IOWR(0xb8, 2, __u32)
+
+/*
+ * /dev/orthros-heartbeat: this OS's own view of its peer (kept in its own
+ * memory, so it is there even when the shared memory is not).
+ */
+#define ORTHROS_HB_DEVICE	"/dev/orthros-heartbeat"
+
+enum orthros_peer_state {
+	ORTHROS_PEER_NONE = 0,		/* no peer */
+	ORTHROS_PEER_BOOTING,		/* started, not beating yet */
+	ORTHROS_PEER_ALIVE,
+	ORTHROS_PEER_FAILED,		/* declared failed: see failure */
+	ORTHROS_PEER_STOPPED,		/* stopped cleanly */
+	ORTHROS_PEER_REFUSED,		/* looked failed; shared memory invalid: not acted on */
+};
+
+struct orthros_hb_status {
+	__u32 enabled;
+	__u32 period_ms;
+	__u32 misses;
+	__u32 self;			/* this OS's ordinal */
+	__u32 peer;			/* the peer's ordinal, 0: none */
+	__u32 peer_apic;
+	__u32 peer_state;		/* enum orthros_peer_state */
+	__u32 peer_role;		/* enum orthros_os_role */
+	__u64 beats_sent;
+	__u64 beats_seen;
+	__u64 last_beat_tsc;		/* when the peer's last beat arrived */
+	__u64 max_gap_us;		/* longest time between two of its beats */
+	__u64 now_tsc;
+	__u32 tsc_khz;
+	__u32 failure_valid;
+	char refused[160];		/* why this OS refused to act, if it did */
+	struct orthros_shm_failure failure;	/* the last failure it declared */
+};
+#define ORTHROS_HB_STATUS	_IOR(0xb8, 3, struct orthros_hb_status)
+
+#endif

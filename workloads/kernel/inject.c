@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Orthros fault injection: crash this OS on purpose, in a known place.
+ *
+ * Write one command to /sys/kernel/orthros_inject (root only):
+ *
+ *   panic        panic() inside this write() system call
+ *   oops         a NULL pointer write inside this system call: an oops,
+ *                which panics when panic_on_oops is set
+ *   hang         every core of this OS spins with interrupts off; no panic
+ *                code runs, nothing is said
+ *   write PID    panic when a timer interrupt finds process PID inside a
+ *                write() system call (in the middle of a file write)
+ *   user PID     panic when a timer interrupt finds process PID running
+ *                its own user code
+ *
+ * The moment of the fault is marked in the shared memory (the fault_tsc of
+ * this OS's heartbeat line) so the detection latency can be measured.
+ * The "write" and "user" traps give up after 20 s.
+ */
+#define pr_fmt(fmt) "orthros-inject: " fmt
+
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/hrtimer.h>
+#include <linux/init.h>
+#include <linux/kobject.h>
+#include <linux/orthros.h>
+#include <linux/percpu.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sched/task_stack.h>
+#include <linux/smp.h>
+#include <linux/stop_machine.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+#include <asm/irq_regs.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
+
+#include "../heartbeat/orthros_heartbeat.h"
+
+#define TRAP_PERIOD_US	200
+#define TRAP_GIVE_UP_S	20
+
+enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER };
+
+static DEFINE_PER_CPU(struct hrtimer, trap_timer);
+static int trap_kind;
+static pid_t trap_pid;
+static ktime_t trap_until;
+
+static int hang_cpu(void *unused)
+{
+	/* stop_machine() has turned interrupts off on every core */
+	for (;;)
+		cpu_relax();
+	return 0;
+}
+
+static enum hrtimer_restart trap_tick(struct hrtimer *t)
+{
+	struct pt_regs *regs = get_irq_regs();
+	int kind = READ_ONCE(trap_kind);
+
+	if (kind == TRAP_NONE)
+		return HRTIMER_NORESTART;
+	if (ktime_after(ktime_get(), trap_until)) {
+		if (cmpxchg(&trap_kind, kind, TRAP_NONE) == kind)
+			pr_warn("gave up: pid %d was not caught %s within %d s\n", trap_pid,
+				kind == TRAP_WRITE ? "in write()" : "in user code", TRAP_GIVE_UP_S);
+		return HRTIMER_NORESTART;
+	}
+	if (regs && current->tgid == READ_ONCE(trap_pid)) {
+		if (kind == TRAP_USER && user_mode(regs)) {
+			orthros_hb_note_fault();
+			panic("orthros-inject: pid %d (%s) interrupted in user code at ip %lx",
+			      current->pid, current->comm, regs->ip);
+		}
+		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
+		    syscall_get_nr(current, task_pt_regs(current)) == __NR_write) {
+			orthros_hb_note_fault();
+			panic("orthros-inject: pid %d (%s) interrupted in the middle of write()",
+			      current->pid, current->comm);
+		}
+	}
+	hrtimer_forward_now(t, ns_to_ktime(TRAP_PERIOD_US * NSEC_PER_USEC));
+	return HRTIMER_RESTART;
+}
+
+static void arm_cpu(void *unused)
+{
+	struct hrtimer *t = this_cpu_ptr(&trap_timer);
+
+	hrtimer_start(t, ns_to_ktime(TRAP_PERIOD_US * NSEC_PER_USEC), HRTIMER_MODE_REL_PINNED_HARD);
+}
+
+static int arm(int kind, const char *arg)
+{
+	struct task_struct *p;
+	pid_t pid;
+	int cpu;
+
+	if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+		return -EINVAL;
+	rcu_read_lock();
+	p = find_task_by_vpid(pid);
+	rcu_read_unlock();
+	if (!p)
+		return -ESRCH;
+	for_each_online_cpu(cpu)
+		hrtimer_cancel(per_cpu_ptr(&trap_timer, cpu));
+	trap_pid = pid;
+	trap_until = ktime_add_ms(ktime_get(), TRAP_GIVE_UP_S * MSEC_PER_SEC);
+	WRITE_ONCE(trap_kind, kind);
+	on_each_cpu(arm_cpu, NULL, 1);
+	pr_info("armed: panic when pid %d is caught %s\n", pid,
+		kind == TRAP_WRITE ? "in write()" : "in user code");
+	return 0;
+}
+
+static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
+			    const char *buf, size_t count)
+{
+	char cmd[32], *arg;
+	int err;
+
+	strscpy(cmd, buf, sizeof(cmd));
+	strim(cmd);
+	arg = strchr(cmd, ' ');
+	if (arg)
+		*arg++ = '\0';
+	if (!strcmp(cmd, "panic")) {
+		orthros_hb_note_fault();
+		panic("orthros-inject: panic in a system call (write by pid %d, %s)",
+		      current->pid, current->comm);
+	} else if (!strcmp(cmd, "oops")) {
+		pr_emerg("oops in a system call (pid %d), panic_on_oops=%d\n", current->pid,
+			 panic_on_oops);
+		orthros_hb_note_fault();
+		*(volatile int *)NULL = 0;
+	} else if (!strcmp(cmd, "hang")) {
+		pr_emerg("hanging every core with interrupts off\n");
+		orthros_hb_note_fault();
+		stop_machine(hang_cpu, NULL, cpu_online_mask);
+	} else if (!strcmp(cmd, "write")) {
+		err = arm(TRAP_WRITE, arg);
+		return err ? err : count;
+	} else if (!strcmp(cmd, "user")) {
+		err = arm(TRAP_USER, arg);
+		return err ? err : count;
+	} else {
+		return -EINVAL;
+	}
+	return count;
+}
+
+static struct kobj_attribute inject_attr = __ATTR_WO(inject);
+
+static int __init orthros_inject_init(void)
+{
+	int cpu;
+
+	if (orthros_role() == ORTHROS_ROLE_NONE)
+		return 0;
+	for_each_possible_cpu(cpu) {
+		struct hrtimer *t = per_cpu_ptr(&trap_timer, cpu);
+
+		hrtimer_init(t, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED_HARD);
+		t->function = trap_tick;
+	}
+	inject_attr.attr.name = "orthros_inject";
+	return sysfs_create_file(kernel_kobj, &inject_attr.attr);
+}
+late_initcall(orthros_inject_init);
