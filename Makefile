@@ -24,13 +24,13 @@ GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
 vpath %.c $(TOOL_DIRS)
 GUEST_FILES := $(shell find guest -type f)
 
-.PHONY: all deps kernel tools images run test demo bench clean distclean help
+.PHONY: all deps kernel tools images run test demo bench soak clean distclean help
 
 all: images
 
 help:
 	@sed -n '1,4p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "other targets: deps kernel tools images run bench clean distclean"
+	@echo "other targets: deps kernel tools images run bench soak clean distclean"
 
 deps:
 	@scripts/deps.sh
@@ -71,9 +71,15 @@ test: images
 demo: images
 	@tests/demo
 
-# Measurements, side by side in one run (docs/boot.md).
+# Measurements, side by side in one run (docs/boot.md, docs/liveness.md).
 bench: images
 	@tests/bench
+
+# Long runs: an hour of heavy load on the active without a false failure detection.
+SOAK_SECONDS ?= 3600
+soak: images
+	@ORTHROS_LOAD_SECONDS=$(SOAK_SECONDS) ORTHROS_FILE_TIMEOUT=$$(( $(SOAK_SECONDS) + 1800 )) \
+		tests/run heartbeat-no-false-detection
 
 clean:
 	rm -rf $(B)/host $(B)/guest $(B)/vm $(B)/initramfs.cpio.gz $(B)/data.ext3* $(B)/.rootfs.* $(B)/.datafs.*

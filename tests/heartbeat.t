@@ -55,7 +55,7 @@ for n, s in (("active", a), ("backup", b)):
     h = s["heartbeat"]
     assert h["enabled"] and h["beats_sent"] > 0, (n, h)
     assert "failure" not in s, (n, s.get("failure"))
-    print(f"{n}: every {h['period_ms']} ms, {h['beats_sent']} sent, {h['beats_seen']} seen, "
+    print(f"figure: {n}: every {h['period_ms']} ms, {h['beats_sent']} sent, {h['beats_seen']} seen, "
           f"longest gap {h['max_gap_us'] / 1000:.1f} ms")
 PY
 }
@@ -82,10 +82,11 @@ assert s["peer"]["state"] == "failed", s["peer"]
 assert f["ordinal"] == 1 and f["kind"] == kind, f
 assert cause in f["cause"], f"cause {f['cause']!r} lacks {cause!r}"
 assert f["detect_latency_us"] > 0 and f["last_beat"] > 0, f
-print(f"detected: {f['cause']}; latency {f['detect_latency_us'] / 1000:.3f} ms from the "
+print(f"figure: detected: {f['cause']}; latency {f['detect_latency_us'] / 1000:.3f} ms from the "
       f"{f['latency_from']}; last beat #{f['last_beat_count']}")
 PY
 	grep -F "orthros: " "$TOP/build/vm/$VM/console-backup_a.log" | grep -E "failed|last beat|latency" | tr -d '\r'
+	return 0
 }
 
 t_detects_panic_in_syscall() {
@@ -138,8 +139,8 @@ PY
 		"orthros-load --cpu 3 --timers 16 --disk /data --writers 2 --seconds $LOAD_SECONDS")
 	local rc=$?
 	wait "$hpid"
-	echo "active: $out"
-	cat "$TMPD/http.out"
+	echo "figure: active's load: $out"
+	sed 's/^/figure: /' "$TMPD/http.out"
 	[ $rc -eq 0 ] || fail "the load did not run" || return 1
 	a=$(status_json active) && b=$(status_json backup) || return 1
 	python3 - "$a" "$b" "$LOAD_SECONDS" <<'PY'
@@ -150,7 +151,7 @@ for n, s in (("active", a), ("backup", b)):
     assert s["peer"]["state"] == "alive", (n, s["peer"], h)
     assert "failure" not in s, (n, s["failure"])
     limit = h["period_ms"] * h["misses"] * 1000
-    print(f"{n}: {h['beats_seen']} beats seen, longest gap {h['max_gap_us'] / 1000:.1f} ms "
+    print(f"figure: {n}: {h['beats_seen']} beats seen, longest gap {h['max_gap_us'] / 1000:.1f} ms "
           f"(failure after {limit / 1000:.0f} ms)")
     assert h["beats_seen"] >= secs * 1000 / h["period_ms"] * 0.5, (n, h)
 PY
@@ -208,13 +209,14 @@ t_messages_both_ways() {
 	wait_for 30 "the receivers" vm exec backup 'test -e /tmp/ready' || return 1
 	wait_for 30 "the receivers" vm exec active 'test -e /tmp/ready' || return 1
 	vm exec backup --timeout 900 "orthros msg send --port 8 --count $MESSAGES --json >/tmp/send.json 2>&1 &" || return 1
-	vm exec active --timeout 900 "orthros msg send --port 7 --count $MESSAGES --json" || return 1
+	ra=$(vm exec active --timeout 900 "orthros msg send --port 7 --count $MESSAGES --json") || return 1
+	echo "figure: active sent: $ra"
 	wait_for 600 "the active's receiver" vm exec active 'grep -q received /tmp/recv.json' || return 1
 	wait_for 600 "the backup's receiver" vm exec backup 'grep -q received /tmp/recv.json' || return 1
-	vm exec backup 'cat /tmp/send.json'
+	echo "figure: backup sent: $(vm exec backup 'cat /tmp/send.json')"
 	ra=$(vm exec active 'cat /tmp/recv.json') && rb=$(vm exec backup 'cat /tmp/recv.json') || return 1
-	echo "active received: $ra"
-	echo "backup received: $rb"
+	echo "figure: active received: $ra"
+	echo "figure: backup received: $rb"
 	python3 - "$ra" "$rb" "$MESSAGES" <<'PY'
 import json, sys
 n = int(sys.argv[3])

@@ -5,7 +5,8 @@
 # name is FILE-NAME with _ turned into -; ORTHROS_T (make test T=...) selects
 # tests by an extended regular expression on that name.  A test passes when its
 # function returns 0.  Output: one `ok - NAME` or `not ok - NAME` per test; on
-# failure the test's own output and the tails of the consoles.
+# failure the test's own output and the tails of the consoles.  Lines a test
+# prints starting with "figure: " are shown when it passes too.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEST_FILE=$(basename "$0" .t)
@@ -72,6 +73,8 @@ run_tests() {
 		rc=$?
 		if [ $rc -eq 0 ]; then
 			echo "ok - $n"
+			# measured figures are shown even when the test passes
+			grep '^figure: ' "$out" | sed 's/^/# /'
 		else
 			echo "not ok - $n"
 			awk '{ print "# " $0 }' "$out"

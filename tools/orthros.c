@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"       orthros exec --peer [--timeout S] CMD...\n"
 		"       orthros agent\n"
 		"       orthros msg send|recv --port P --count N [--ready FILE] [--json]\n"
+		"       orthros msg ping --count N [--json]\n"
 		"       orthros shm show [--json]\n"
 		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
 		"\n"
@@ -57,7 +58,8 @@ static void usage(FILE *f)
 		"--log prints the log lines the failed peer left in its failure notice.\n"
 		"exec: run CMD with sh -c on the other OS, print its output, exit with\n"
 		"its status (124: no answer in time). agent: serve exec requests.\n"
-		"msg: numbered messages over the channel, checked on arrival.\n"
+		"msg: numbered messages over the channel, checked on arrival; ping:\n"
+		"round trips through the other OS's echo port (the agent's).\n"
 		"shm: the shared memory; corrupt damages one part on purpose (tests).\n"
 		"\n"
 		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
@@ -385,8 +387,9 @@ static int status(const struct orth_profile *p, int json)
 		}
 		printf("],\"peer\":{\"role\":\"%s\",\"state\":\"%s\"", pr.role, pr.state);
 		if (pr.apic != ~0U)
-			printf(",\"ordinal\":%u,\"apic_id\":%u,\"since_s\":%.1f",
-			       pr.ordinal, pr.apic, pr.since_s);
+			printf(",\"ordinal\":%u,\"apic_id\":%u", pr.ordinal, pr.apic);
+		if (pr.since_s > 0)
+			printf(",\"since_s\":%.1f", pr.since_s);
 		printf("}");
 		print_hb_json(&pr);
 		print_shm_json();

@@ -7,6 +7,7 @@
  *   orthros agent                           serve exec requests (started at boot)
  *   orthros msg send|recv --port P --count N   the channel's own test: numbered
  *                                           messages, checked on arrival
+ *   orthros msg ping --count N              round trips through the peer's echo port
  *
  * Exec protocol: the request goes to port 1 (ORTHROS_PORT_EXEC), the command
  * in fragments of kind CMD; the answer comes back to the requester's port
@@ -199,6 +200,28 @@ static void serve(const char *cmd, uint32_t reply)
 	_exit(0);
 }
 
+/* Port 2: every message goes back where it came from. */
+static void echo(void)
+{
+	static struct orthros_msg batch[64];
+	uint32_t port = ORTHROS_PORT_ECHO;
+	int fd = chan_open(&port);
+
+	if (fd < 0)
+		_exit(1);
+	for (;;) {
+		ssize_t r = read(fd, batch, sizeof(batch));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(1);
+		for (size_t k = 0; k < (size_t)r / sizeof(batch[0]); k++)
+			batch[k].port = batch[k].src_port;
+		write_all(fd, batch, (size_t)r);
+	}
+}
+
 #define PENDING 16
 int peer_agent(void)
 {
@@ -212,6 +235,10 @@ int peer_agent(void)
 		return 1;
 	}
 	signal(SIGCHLD, SIG_IGN);
+	if (fork() == 0) {
+		close(fd);
+		echo();
+	}
 	for (;;) {
 		int slot = -1, free_slot = -1;
 
@@ -266,6 +293,67 @@ static unsigned char msg_byte(uint64_t n, uint32_t i)
 	return (unsigned char)(n * 131 + i * 7 + 1);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Round trips, one message at a time, through the peer's echo port. */
+static int ping(uint64_t count, int json)
+{
+	struct orthros_msg m;
+	uint32_t port = 0;
+	double *rtt, sum = 0;
+	int fd = chan_open(&port);
+
+	if (fd < 0) {
+		fprintf(stderr, "orthros msg ping: %s\n", chan_err(errno));
+		return 1;
+	}
+	rtt = calloc(count, sizeof(*rtt));
+	if (!rtt)
+		return 1;
+	for (uint64_t n = 0; n < count; n++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		uint64_t back;
+		double t0 = now_s();
+
+		memset(&m, 0, sizeof(m));
+		m.port = ORTHROS_PORT_ECHO;
+		m.len = 8;
+		memcpy(m.data, &n, 8);
+		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m)) {
+			fprintf(stderr, "orthros msg ping: %s\n", chan_err(errno));
+			return 1;
+		}
+		if (poll(&pfd, 1, 5000) != 1 || read(fd, &m, sizeof(m)) != (ssize_t)sizeof(m)) {
+			fprintf(stderr, "orthros msg ping: no echo of message %llu within 5 s\n",
+				(unsigned long long)n);
+			return 1;
+		}
+		memcpy(&back, m.data, 8);
+		if (back != n) {
+			fprintf(stderr, "orthros msg ping: sent %llu, got %llu back\n",
+				(unsigned long long)n, (unsigned long long)back);
+			return 1;
+		}
+		rtt[n] = (now_s() - t0) * 1e6;
+		sum += rtt[n];
+	}
+	qsort(rtt, count, sizeof(*rtt), cmp_double);
+	if (json)
+		printf("{\"count\":%llu,\"mean_us\":%.1f,\"min_us\":%.1f,\"median_us\":%.1f,"
+		       "\"p99_us\":%.1f}\n", (unsigned long long)count, sum / count, rtt[0],
+		       rtt[count / 2], rtt[count * 99 / 100]);
+	else
+		printf("%llu round trips: mean %.1f us, min %.1f, median %.1f, 99th percentile %.1f\n",
+		       (unsigned long long)count, sum / count, rtt[0], rtt[count / 2],
+		       rtt[count * 99 / 100]);
+	return 0;
+}
+
 int peer_msg(int argc, char **argv)
 {
 	const char *ready = NULL;
@@ -274,7 +362,8 @@ int peer_msg(int argc, char **argv)
 	int send_mode, json = 0, fd;
 	double t0, dt;
 
-	if (argc < 1 || (strcmp(argv[0], "send") && strcmp(argv[0], "recv")))
+	if (argc < 1 || (strcmp(argv[0], "send") && strcmp(argv[0], "recv") &&
+			 strcmp(argv[0], "ping")))
 		return 2;
 	send_mode = !strcmp(argv[0], "send");
 	for (int i = 1; i < argc; i++) {
@@ -289,7 +378,9 @@ int peer_msg(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (!to || to == ORTHROS_PORT_EXEC || !count)
+	if (!strcmp(argv[0], "ping"))
+		return count ? ping(count, json) : 2;
+	if (!to || to == ORTHROS_PORT_EXEC || to == ORTHROS_PORT_ECHO || !count)
 		return 2;
 	port = send_mode ? 0 : to;
 	fd = chan_open(&port);

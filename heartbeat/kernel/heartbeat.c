@@ -169,6 +169,7 @@ static enum hrtimer_restart beat_tick(struct hrtimer *t)
 	WRITE_ONCE(mine->period_ms, period_ms);
 	WRITE_ONCE(mine->misses, misses);
 	WRITE_ONCE(mine->tsc, now);
+	/* the time of a beat before its count */
 	smp_wmb();
 	WRITE_ONCE(mine->count, mine->count + 1);
 
@@ -396,6 +397,7 @@ static int notice_panic(struct notifier_block *nb, unsigned long ev, void *msg)
 	n->log[len] = '\0';
 	n->log_len = len;
 	orthros_rec_end(n, sizeof(*n));
+	/* the notice is complete before its word is raised */
 	smp_wmb();
 	WRITE_ONCE(orthros_shm_beat(hb.self)->notice, 1);
 	if (peer && orthros_shm_read_os(peer, &os) && os.state == ORTHROS_OS_UP) {

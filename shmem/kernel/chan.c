@@ -148,6 +148,7 @@ static void rx(struct work_struct *w)
 		return;
 	}
 	tail = READ_ONCE(r->tail);
+	/* pairs with the producer's release of head: slots up to head are filled */
 	head = smp_load_acquire(&r->head);
 	rx_blocked = false;
 	while (tail != head) {
@@ -175,10 +176,12 @@ static void rx(struct work_struct *w)
 		}
 		spin_unlock_bh(&ports_lock);
 		tail++;
+		/* the slot is copied before the producer may reuse it */
 		smp_store_release(&r->tail, tail);
 		if (tail == head)
-			head = smp_load_acquire(&r->head);
+			head = smp_load_acquire(&r->head);	/* as above */
 	}
+	/* tail is published before producer_waiting is read: pairs with the producer's */
 	smp_mb();
 	if (READ_ONCE(r->producer_waiting)) {
 		WRITE_ONCE(r->producer_waiting, 0);
@@ -243,6 +246,7 @@ static ssize_t chan_write(struct file *f, const char __user *buf, size_t count, 
 		}
 		while (!tx_room(r)) {
 			WRITE_ONCE(r->producer_waiting, 1);
+			/* flag before re-reading tail: pairs with the consumer's */
 			smp_mb();
 			if (tx_room(r))
 				break;
@@ -260,6 +264,7 @@ static ssize_t chan_write(struct file *f, const char __user *buf, size_t count, 
 		m.src_port = me->port;
 		m.seq = r->head;
 		memcpy(slot(r, m.seq), &m, offsetof(struct orthros_msg, data) + m.len);
+		/* the slot is filled before the consumer can see it */
 		smp_store_release(&r->head, m.seq + 1);
 		done += sizeof(m);
 		if (++n % DOORBELL_EVERY == 0)

@@ -248,6 +248,7 @@ struct orthros_shm_info {
  */
 #define ORTHROS_CHAN_DEVICE	"/dev/orthros-chan"
 #define ORTHROS_PORT_EXEC	1		/* orthros agent: run a command */
+#define ORTHROS_PORT_ECHO	2		/* orthros agent: send every message back */
 #define ORTHROS_MSG_MORE	0x100		/* flags: more fragments follow */
 #define ORTHROS_CHAN_BIND	_IOWR(0xb8, 2, __u32)
 

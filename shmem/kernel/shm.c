@@ -83,6 +83,7 @@ void orthros_rec_begin(void *rec)
 	u32 *seq = rec;
 
 	WRITE_ONCE(*seq, *seq | 1);
+	/* an odd seq is visible before any field changes */
 	smp_wmb();
 }
 
@@ -91,6 +92,7 @@ void orthros_rec_end(void *rec, size_t size)
 	u32 *seq = rec, *csum = rec + size - 4;
 
 	*csum = orthros_rec_csum(rec, size);
+	/* every field and the checksum before the even seq */
 	smp_wmb();
 	WRITE_ONCE(*seq, (*seq | 1) + 1);
 }
@@ -103,6 +105,7 @@ bool orthros_rec_read(void *dst, const void *src, size_t size)
 	for (tries = 0; tries < 1000; tries++) {
 		u32 s1 = READ_ONCE(*(const u32 *)src);
 
+		/* seq, then the copy, then seq again: pairs with the writer's */
 		smp_rmb();
 		memcpy(dst, src, size);
 		smp_rmb();
@@ -149,7 +152,7 @@ int orthros_shm_check(char *why, size_t len)
 		 h.ring_slots != ORTHROS_RING_SLOTS || h.msg_size != ORTHROS_MSG_SIZE)
 		snprintf(why, len, "layout differs from this kernel's (size %#llx at %#llx)",
 			 h.size, h.phys);
-	else if (h.tsc_khz != tsc_khz)
+	else if (abs((int)h.tsc_khz - (int)tsc_khz) > tsc_khz / 1000)
 		snprintf(why, len, "TSC at %u kHz, this kernel counts %u kHz", h.tsc_khz,
 			 tsc_khz);
 	else
@@ -279,6 +282,7 @@ static void create(void)
 	/* everything but the magic, then the magic */
 	memcpy((void *)shared + sizeof(h.magic), (void *)&h + sizeof(h.magic),
 	       sizeof(h) - sizeof(h.magic));
+	/* the header is complete before the magic says it exists */
 	smp_wmb();
 	WRITE_ONCE(shared->magic, h.magic);
 	created_here = true;
