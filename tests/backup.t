@@ -30,8 +30,12 @@ t_partition_both_sides() {
 	partition_of backup && partition_of active
 }
 
+peer_alive() { vm exec "$1" 'orthros status --json' | grep -q '"state":"alive"'; }
+
 t_status_peer() {
 	local a b
+	wait_for 30 "the active to see its backup alive" peer_alive active &&
+	wait_for 30 "the backup to see its active alive" peer_alive backup || return 1
 	a=$(vm exec active 'orthros status --json') || return 1
 	b=$(vm exec backup 'orthros status --json') || return 1
 	python3 - "$a" "$b" <<'PY'

@@ -136,7 +136,7 @@ print(f"host client: {n} requests, {err} errors")
 PY
 	hpid=$!
 	out=$(vm exec active --timeout $((LOAD_SECONDS + 120)) \
-		"orthros-load --cpu 3 --timers 16 --disk /data --writers 2 --seconds $LOAD_SECONDS")
+		"orthros-load --cpu 3 --timers 16 --disk /data --writers 2 --seconds $LOAD_SECONDS --json")
 	local rc=$?
 	wait "$hpid"
 	echo "figure: active's load: $out"
