@@ -18,7 +18,7 @@ TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
 	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h
 CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 # Programs to protect and to crash: guest only.
-WORKLOADS := orthros-crash orthros-load
+WORKLOADS := orthros-crash orthros-load orthros-writer
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
 vpath %.c $(TOOL_DIRS)

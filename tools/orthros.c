@@ -50,6 +50,8 @@ static void usage(FILE *f)
 		"       orthros msg ping --count N [--json]\n"
 		"       orthros shm show [--json]\n"
 		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
+		"       orthros failover register|migrate PATH\n"
+		"       orthros failover mark begin|end NAME | done | status\n"
 		"\n"
 		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
 		"devices as the running kernel sees them, which devices the machine\n"
@@ -61,6 +63,9 @@ static void usage(FILE *f)
 		"msg: numbered messages over the channel, checked on arrival; ping:\n"
 		"round trips through the other OS's echo port (the agent's).\n"
 		"shm: the shared memory; corrupt damages one part on purpose (tests).\n"
+		"failover: register the file system mounted at PATH for takeover (the\n"
+		"active, at boot); during a takeover, migrate the dead OS's dirty page\n"
+		"cache into PATH, and mark the failover script's phases.\n"
 		"\n"
 		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
 }
@@ -301,6 +306,133 @@ static void print_hb_text(const struct peer *pr)
 		       tsc_us(h, f->detect_tsc) - tsc_us(h, f->ref_tsc), latency_from(f->ref_kind));
 }
 
+static const char *fo_state(unsigned int st)
+{
+	static const char *const names[] = { "none", "running", "done", "failed" };
+
+	return st < 4 ? names[st] : "invalid";
+}
+
+static int read_failover(struct orthros_failover_status *fo)
+{
+	int fd = open(ORTHROS_FAILOVER_DEVICE, O_RDONLY), r;
+
+	memset(fo, 0, sizeof(*fo));
+	if (fd < 0)
+		return -1;
+	r = ioctl(fd, ORTHROS_FAILOVER_STATUS, fo);
+	close(fd);
+	return r;
+}
+
+static void print_failover_json(void)
+{
+	struct orthros_failover_status fo;
+	const struct orthros_migrate_stats *m = &fo.migrate;
+
+	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE)
+		return;
+	printf(",\"failover\":{\"state\":\"%s\",\"from_ordinal\":%u,\"migration\":%s,\"phases\":[",
+	       fo_state(fo.state), fo.failed_ordinal, fo.migrate_off ? "false" : "true");
+	for (unsigned int i = 0; i < fo.nr_phases && i < ORTHROS_MAX_PHASES; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(fo.phases[i].name);
+		printf(",\"start_us\":%llu,\"duration_us\":", (unsigned long long)fo.phases[i].start_us);
+		if (fo.phases[i].duration_us == ~0ULL)
+			printf("null}");
+		else
+			printf("%llu}", (unsigned long long)fo.phases[i].duration_us);
+	}
+	printf("],\"migrate\":{\"inodes\":%llu,\"files\":%llu,\"created\":%llu,\"resized\":%llu,"
+	       "\"pages\":%llu,\"bytes\":%llu,\"skipped\":%llu,\"first_skip\":",
+	       (unsigned long long)m->inodes, (unsigned long long)m->files,
+	       (unsigned long long)m->created, (unsigned long long)m->resized,
+	       (unsigned long long)m->pages, (unsigned long long)m->bytes,
+	       (unsigned long long)m->skipped);
+	json_str(m->first_skip);
+	printf("},\"error\":");
+	json_str(fo.error);
+	printf("}");
+}
+
+static void print_failover_text(void)
+{
+	struct orthros_failover_status fo;
+
+	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE)
+		return;
+	printf("failover: %s, from OS %u%s%s\n", fo_state(fo.state), fo.failed_ordinal,
+	       fo.error[0] ? ": " : "", fo.error);
+	for (unsigned int i = 0; i < fo.nr_phases && i < ORTHROS_MAX_PHASES; i++) {
+		printf("  %-10s at %10.3f ms", fo.phases[i].name, fo.phases[i].start_us / 1000.0);
+		if (fo.phases[i].duration_us == ~0ULL)
+			printf("  (running)\n");
+		else
+			printf("  took %10.3f ms\n", fo.phases[i].duration_us / 1000.0);
+	}
+	if (fo.migrate.inodes || fo.migrate.skipped)
+		printf("  migrated: %llu files (%llu created, %llu resized), %llu pages, %llu bytes; %llu skipped%s%s\n",
+		       (unsigned long long)fo.migrate.files, (unsigned long long)fo.migrate.created,
+		       (unsigned long long)fo.migrate.resized, (unsigned long long)fo.migrate.pages,
+		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.skipped,
+		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
+}
+
+/* orthros failover mark begin|end NAME | done | migrate PATH | register PATH */
+static int failover_cmd(int argc, char **argv)
+{
+	struct orthros_failover_mark mk = { 0 };
+	struct orthros_migrate_req rq = { 0 };
+	unsigned long cmd;
+	void *arg;
+	int fd, r;
+
+	if (argc == 3 && !strcmp(argv[0], "mark") &&
+	    (!strcmp(argv[1], "begin") || !strcmp(argv[1], "end"))) {
+		snprintf(mk.name, sizeof(mk.name), "%s", argv[2]);
+		mk.end = !strcmp(argv[1], "end");
+		cmd = ORTHROS_FAILOVER_MARK;
+		arg = &mk;
+	} else if (argc == 1 && !strcmp(argv[0], "done")) {
+		mk.end = 2;
+		cmd = ORTHROS_FAILOVER_MARK;
+		arg = &mk;
+	} else if (argc == 2 && (!strcmp(argv[0], "migrate") || !strcmp(argv[0], "register"))) {
+		if (snprintf(rq.path, sizeof(rq.path), "%s", argv[1]) >= (int)sizeof(rq.path)) {
+			fprintf(stderr, "orthros failover: path too long\n");
+			return 2;
+		}
+		cmd = !strcmp(argv[0], "migrate") ? ORTHROS_FAILOVER_MIGRATE : ORTHROS_MIGRATE_REGISTER;
+		arg = &rq;
+	} else if (argc == 1 && !strcmp(argv[0], "status")) {
+		print_failover_text();
+		return 0;
+	} else {
+		return 2;
+	}
+	fd = open(ORTHROS_FAILOVER_DEVICE, O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "orthros failover: %s: %s\n", ORTHROS_FAILOVER_DEVICE, strerror(errno));
+		return 1;
+	}
+	r = ioctl(fd, cmd, arg);
+	if (r) {
+		int e = errno;
+
+		fprintf(stderr, "orthros failover %s: %s\n", argv[0],
+			e == ESRCH ? "no failover is running" :
+			e == EPROTO ? "the dead OS runs another kernel build" :
+			e == EXDEV ? "not the dead OS's file system" :
+			e == EINVAL ? "not a mount point" : strerror(e));
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	if (cmd == ORTHROS_FAILOVER_MIGRATE)
+		print_failover_text();
+	return 0;
+}
+
 /* The failure notice's log tail, as the dying kernel left it. */
 static int print_notice_log(void)
 {
@@ -392,6 +524,7 @@ static int status(const struct orth_profile *p, int json)
 			printf(",\"since_s\":%.1f", pr.since_s);
 		printf("}");
 		print_hb_json(&pr);
+		print_failover_json();
 		print_shm_json();
 		printf("}\n");
 		return 0;
@@ -418,6 +551,7 @@ static int status(const struct orth_profile *p, int json)
 		printf(" (OS %u on APIC %u)", pr.ordinal, pr.apic);
 	printf("\n");
 	print_hb_text(&pr);
+	print_failover_text();
 	return 0;
 }
 
@@ -548,6 +682,12 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "exec")) {
 		r = peer_exec(argc - 2, argv + 2);
 		if (r == 2 && argc < 3)
+			usage(stderr);
+		return r;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "failover")) {
+		r = failover_cmd(argc - 2, argv + 2);
+		if (r == 2)
 			usage(stderr);
 		return r;
 	}

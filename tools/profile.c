@@ -397,6 +397,21 @@ static size_t pci_list(const struct orth_profile *p, const char *area, int only,
 	return off;
 }
 
+/* What a backup takes over when its active fails: the devices owned by "active". */
+static size_t takeover_list(const struct orth_profile *p, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = 0;
+
+	for (int i = 0; i < p->ndevices; i++) {
+		if (strcmp(p->dev[i].owner, "active"))
+			continue;
+		off += (size_t)snprintf(buf + (off < len ? off : len), off < len ? len - off : 0,
+					"%s%s", n++ ? "," : " orthros_takeover=", p->dev[i].pci);
+	}
+	return off;
+}
+
 /* Where every OS finds the shared memory. */
 static size_t shm_param(const struct orth_profile *p, char *buf, size_t len)
 {
@@ -430,6 +445,7 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		off += shm_param(p, buf + off, off < len ? len - off : 0);
 		off += pci_list(p, orth_area_name(orth_area_of(ordinal)), 1, buf + off,
 				off < len ? len - off : 0);
+		off += takeover_list(p, buf + off, off < len ? len - off : 0);
 		if (off >= len)
 			return fail(err, errlen, "command line too long");
 		return 0;

@@ -403,6 +403,20 @@ static int notice_panic(struct notifier_block *nb, unsigned long ev, void *msg)
 	if (peer && orthros_shm_read_os(peer, &os) && os.state == ORTHROS_OS_UP) {
 		orthros_send_nmi(os.ipi_apic);
 		pr_emerg("failure notice sent to OS %u (APIC %u)\n", peer, os.ipi_apic);
+		if (orthros_role() == ORTHROS_ROLE_ACTIVE) {
+			/*
+			 * The backup takes over this OS's devices and memory: this
+			 * core must run nothing more of it.  The others are already
+			 * stopped (interrupts and local APIC off) by panic().  It
+			 * may be the BSP, which an INIT would send back into the
+			 * firmware, so it parks itself the same way.
+			 */
+			pr_emerg("parking this core; OS %u takes over\n", peer);
+			local_irq_disable();
+			disable_local_APIC();
+			for (;;)
+				native_halt();
+		}
 	}
 	return NOTIFY_DONE;
 }
@@ -506,6 +520,7 @@ static void announce_up(void)
 	os.up_tsc = orthros_tsc();
 	os.state_tsc = os.up_tsc;
 	orthros_shm_write_os(&os);
+	orthros_shm_write_facts();
 }
 
 static void start_timer(void *unused)

@@ -30,6 +30,17 @@ static inline struct orthros_shm_os *orthros_shm_os_slot(u32 ordinal)
 		(ordinal % ORTHROS_SHM_OS_SLOTS) * sizeof(struct orthros_shm_os);
 }
 
+static inline struct orthros_shm_facts *orthros_shm_facts_slot(u32 ordinal)
+{
+	return orthros_shm_at(ORTHROS_SHM_FACTS_OFF) +
+		(ordinal % ORTHROS_SHM_OS_SLOTS) * ORTHROS_SHM_FACTS_SIZE;
+}
+
+/* This kernel's facts; the file system another OS takes over from it. */
+void orthros_shm_write_facts(void);
+void orthros_shm_register_data(u64 sb, u32 dev, const char *path);
+bool orthros_shm_read_facts(u32 ordinal, struct orthros_shm_facts *f);
+
 /* The machine's clock: the TSC, shared by every OS on the machine. */
 u64 orthros_tsc(void);
 u64 orthros_tsc_to_us(u64 delta);
@@ -65,6 +76,7 @@ int orthros_shm_prepare_start(u32 ordinal, u32 apic_id,
 /* IPIs to another OS's core, by physical APIC ID. */
 void orthros_send_ipi(u32 apic_id);
 void orthros_send_nmi(u32 apic_id);
+void orthros_send_init(u32 apic_id);
 /* Called on every platform IPI (the doorbell), in hard-irq context. */
 void orthros_ipi_register(void (*fn)(void));
 

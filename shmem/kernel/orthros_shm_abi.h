@@ -16,6 +16,8 @@
  *   0x004000  failure notice      written by a dying kernel; crc32
  *   0x006000  failure record      written by the OS that detected it; crc32
  *   0x008000  process registry    filled by orthros-protect; crc32 per entry
+ *   0x00c000  kernel facts        one record per OS slot: what another OS needs
+ *                                 to read this kernel's memory; crc32 each
  *   0x010000  ring 0              messages active -> backup
  *   0x120000  ring 1              messages backup -> active
  *
@@ -51,6 +53,8 @@
 #define ORTHROS_SHM_NOTICE_OFF	0x004000
 #define ORTHROS_SHM_FAILURE_OFF	0x006000
 #define ORTHROS_SHM_REG_OFF	0x008000
+#define ORTHROS_SHM_FACTS_OFF	0x00c000	/* 8 slots of 512 bytes */
+#define ORTHROS_SHM_FACTS_SIZE	512
 #define ORTHROS_SHM_RING0_OFF	0x010000
 #define ORTHROS_SHM_RING1_OFF	0x120000
 #define ORTHROS_SHM_RING_BYTES	0x110000	/* 64 KiB header page + slots */
@@ -127,7 +131,7 @@ struct orthros_shm_os {
 	__u64 boot_tsc;			/* when it was started */
 	__u64 up_tsc;			/* when its heartbeat began */
 	__u64 state_tsc;		/* when its state last changed */
-	__u32 pad2;
+	__u32 bsp_apic;			/* the machine's BSP, if it is one of this OS's cores; else ~0 */
 	__u32 checksum;
 };
 
@@ -199,6 +203,32 @@ struct orthros_shm_reg_entry {
 	__u64 added_tsc;
 	__u8 reserved[192];
 	__u32 pad;
+	__u32 checksum;
+};
+
+/*
+ * Kernel facts: written by each OS at boot (and when it registers its data
+ * file system), read by the OS that takes over from it.  Another OS may walk
+ * this kernel's structures only if it runs the same build (banner_crc).
+ */
+struct orthros_shm_facts {
+	__u32 seq;
+	__u32 ordinal;
+	__u32 banner_crc;		/* crc32 of linux_banner: the same build? */
+	__u32 page_size;
+	__u64 page_offset_base;		/* the direct map */
+	__u64 vmemmap_base;		/* struct page array */
+	__u64 start_kernel_map;		/* __START_KERNEL_map */
+	__u64 phys_base;		/* where its image runs */
+	__u64 pgd_phys;			/* init_top_pgt */
+	__u32 sizeof_page;		/* sizeof(struct page) */
+	__u32 sizeof_inode;
+	__u64 data_sb;			/* its registered file system's super_block (VA), 0: none */
+	__u32 data_dev;			/* that file system's device (dev_t) */
+	__u32 pad;
+	char data_path[64];		/* where it was mounted */
+	__u8 reserved[360];
+	__u32 pad2;
 	__u32 checksum;
 };
 
@@ -287,5 +317,66 @@ struct orthros_hb_status {
 	struct orthros_shm_failure failure;	/* the last failure it declared */
 };
 #define ORTHROS_HB_STATUS	_IOR(0xb8, 3, struct orthros_hb_status)
+
+/*
+ * /dev/orthros-failover: the takeover's timeline and the page-cache
+ * migration.  Phases run in the kernel (detection, cores, devices,
+ * migration) or in the failover script (mount, network, service), which
+ * marks their start and end here.
+ */
+#define ORTHROS_FAILOVER_DEVICE	"/dev/orthros-failover"
+#define ORTHROS_MAX_PHASES	12
+
+enum orthros_failover_state {
+	ORTHROS_FO_NONE = 0,
+	ORTHROS_FO_RUNNING,
+	ORTHROS_FO_DONE,
+	ORTHROS_FO_FAILED,
+};
+
+struct orthros_failover_phase {
+	char name[24];
+	__u64 start_us;			/* from the failure's reference time */
+	__u64 duration_us;		/* ~0: still running */
+};
+
+struct orthros_migrate_stats {
+	__u64 inodes;			/* inodes looked at */
+	__u64 files;			/* files written */
+	__u64 created;			/* of which created (not on disk) */
+	__u64 resized;			/* files whose size changed */
+	__u64 pages;			/* dirty pages copied */
+	__u64 bytes;
+	__u64 skipped;			/* objects skipped: corrupt or unusable */
+	char first_skip[160];		/* what the first one was, and why */
+};
+
+struct orthros_failover_status {
+	__u32 state;			/* enum orthros_failover_state */
+	__u32 nr_phases;
+	__u32 failed_ordinal;
+	__u32 migrate_off;		/* the migration was switched off */
+	__u64 ref_us;			/* machine time of the failure */
+	struct orthros_failover_phase phases[ORTHROS_MAX_PHASES];
+	char error[160];
+	struct orthros_migrate_stats migrate;
+};
+
+struct orthros_failover_mark {
+	char name[24];
+	__u32 end;			/* 0: begin, 1: end, 2: the whole failover is done */
+	__u32 pad;
+};
+
+struct orthros_migrate_req {
+	char path[128];			/* where this OS mounted the file system */
+	__u32 flags;
+	__u32 pad;
+};
+
+#define ORTHROS_FAILOVER_STATUS	_IOR(0xb8, 4, struct orthros_failover_status)
+#define ORTHROS_FAILOVER_MARK	_IOW(0xb8, 5, struct orthros_failover_mark)
+#define ORTHROS_FAILOVER_MIGRATE _IOW(0xb8, 6, struct orthros_migrate_req)
+#define ORTHROS_MIGRATE_REGISTER _IOW(0xb8, 7, struct orthros_migrate_req)
 
 #endif

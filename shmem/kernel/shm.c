@@ -10,6 +10,9 @@
 #define pr_fmt(fmt) "orthros-shm: " fmt
 
 #include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/printk.h>
 #include <linux/crc32.h>
 #include <linux/fs.h>
 #include <linux/init.h>
@@ -26,6 +29,8 @@
 #include <linux/uaccess.h>
 #include <asm/apic.h>
 #include <asm/e820/api.h>
+#include <asm/page.h>
+#include <asm/pgtable.h>
 #include <asm/irq.h>
 #include <asm/irq_vectors.h>
 #include <asm/tsc.h>
@@ -248,7 +253,61 @@ static void record_self(void)
 	os.boot_tsc = orthros_tsc() - div_u64(ktime_get_ns() * tsc_khz, NSEC_PER_MSEC);
 	os.up_tsc = orthros_tsc();
 	os.state_tsc = os.up_tsc;
+	/* the 1st OS came from the firmware: its boot core is the machine's BSP */
+	os.bsp_apic = orthros_ordinal() == 1 ? boot_cpu_physical_apicid : ~0U;
 	orthros_shm_write_os(&os);
+	orthros_shm_write_facts();
+}
+
+/* --- kernel facts ------------------------------------------------------------ */
+
+static struct {
+	u64 sb;
+	u32 dev;
+	char path[64];
+} data_fs;
+
+void orthros_shm_register_data(u64 sb, u32 dev, const char *path)
+{
+	data_fs.sb = sb;
+	data_fs.dev = dev;
+	strscpy(data_fs.path, path, sizeof(data_fs.path));
+	orthros_shm_write_facts();
+}
+
+void orthros_shm_write_facts(void)
+{
+	struct orthros_shm_facts *f;
+	unsigned long flags;
+	char why[128];
+
+	if (orthros_shm_check(why, sizeof(why)))
+		return;
+	f = orthros_shm_facts_slot(orthros_ordinal());
+	raw_spin_lock_irqsave(&shm_lock, flags);
+	orthros_rec_begin(f);
+	f->ordinal = orthros_ordinal();
+	f->banner_crc = crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U;
+	f->page_size = PAGE_SIZE;
+	f->page_offset_base = PAGE_OFFSET;
+	f->vmemmap_base = (u64)vmemmap;
+	f->start_kernel_map = __START_KERNEL_map;
+	f->phys_base = phys_base;
+	f->pgd_phys = __pa_symbol(init_top_pgt);
+	f->sizeof_page = sizeof(struct page);
+	f->sizeof_inode = sizeof(struct inode);
+	f->data_sb = data_fs.sb;
+	f->data_dev = data_fs.dev;
+	memcpy(f->data_path, data_fs.path, sizeof(f->data_path));
+	orthros_rec_end(f, sizeof(*f));
+	raw_spin_unlock_irqrestore(&shm_lock, flags);
+}
+
+bool orthros_shm_read_facts(u32 ordinal, struct orthros_shm_facts *f)
+{
+	return orthros_shm && ordinal &&
+		orthros_rec_read(f, orthros_shm_facts_slot(ordinal), sizeof(*f)) &&
+		f->ordinal == ordinal;
 }
 
 static void create(void)
@@ -325,7 +384,9 @@ int orthros_shm_prepare_start(u32 ordinal, u32 apic_id,
 		os.ranges[os.nr_ranges++] = ranges[i];
 	os.boot_tsc = orthros_tsc();
 	os.state_tsc = os.boot_tsc;
+	os.bsp_apic = ~0U;
 	orthros_shm_write_os(&os);
+	memset(orthros_shm_facts_slot(ordinal), 0, ORTHROS_SHM_FACTS_SIZE);
 	orthros_chan_reset();
 	orthros_shm_set_roles(orthros_ordinal(), ordinal);
 	return 0;
@@ -351,6 +412,20 @@ void orthros_send_ipi(u32 apic_id)
 void orthros_send_nmi(u32 apic_id)
 {
 	send(APIC_DM_NMI, apic_id);
+}
+
+/* INIT, assert then de-assert: the core waits for a STARTUP IPI, running nothing. */
+void orthros_send_init(u32 apic_id)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	apic_icr_write(APIC_INT_LEVELTRIG | APIC_INT_ASSERT | APIC_DM_INIT, apic_id);
+	safe_apic_wait_icr_idle();
+	udelay(200);
+	apic_icr_write(APIC_INT_LEVELTRIG | APIC_DM_INIT, apic_id);
+	safe_apic_wait_icr_idle();
+	local_irq_restore(flags);
 }
 
 #define MAX_IPI_HOOKS 4

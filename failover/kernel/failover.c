@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Orthros failover: the backup takes over from its failed active.
+ *
+ * Called once the heartbeat has declared the active failed (and checked the
+ * shared memory).  In the kernel, in order:
+ *
+ *   cores     INIT every core of the dead OS but the machine's BSP (an INIT
+ *             would restart the firmware on it); a panicking BSP has parked
+ *             itself with interrupts and its local APIC off, a hung one runs
+ *             nothing but its hang
+ *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
+ *             profile) and rescan: the drivers bind and reset the devices
+ *   role      this OS becomes the active one; the dead one is "taken over"
+ *
+ * then the failover script (/etc/orthros/failover, run as a usermode helper
+ * like /sbin/hotplug) mounts the user-data disk (the journal is replayed),
+ * asks the kernel to migrate the dead OS's dirty page cache into it, brings
+ * the service address up and starts the service, marking each phase here.
+ * /dev/orthros-failover reports the timeline; orthros status prints it.
+ */
+#define pr_fmt(fmt) "orthros-failover: " fmt
+
+#include <linux/fs.h>
+#include <linux/init.h>
+#include <linux/kmod.h>
+#include <linux/miscdevice.h>
+#include <linux/mount.h>
+#include <linux/mutex.h>
+#include <linux/namei.h>
+#include <linux/orthros.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+#include <asm/apic.h>
+
+#include "../shmem/orthros_shm.h"
+#include "../heartbeat/orthros_heartbeat.h"
+#include "../migrate/orthros_migrate.h"
+
+#define MAX_TAKE 16
+
+static u16 take_list[MAX_TAKE];		/* bus << 8 | devfn */
+static unsigned int take_count;
+static bool migrate_off;
+
+static int __init parse_takeover(char *arg)
+{
+	unsigned int bus, dev, fn, n = 0;
+	char *p = arg;
+
+	while (p && *p) {
+		int len = 0;
+
+		if (n >= MAX_TAKE || sscanf(p, "%2x:%2x.%1x%n", &bus, &dev, &fn, &len) != 3 ||
+		    dev > 31 || fn > 7 || (p[len] && p[len] != ',')) {
+			pr_err("ignoring malformed orthros_takeover=%s\n", arg);
+			take_count = 0;
+			return 0;
+		}
+		take_list[n++] = bus << 8 | PCI_DEVFN(dev, fn);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	take_count = n;
+	return 0;
+}
+early_param("orthros_takeover", parse_takeover);
+
+static int __init parse_migrate(char *arg)
+{
+	migrate_off = arg && !strcmp(arg, "off");
+	return 0;
+}
+early_param("orthros_migrate", parse_migrate);
+
+static DEFINE_MUTEX(fo_lock);
+static struct orthros_failover_status fo;
+static u64 ref_tsc;
+static struct work_struct takeover_work;
+
+static u64 since_ref_us(u64 tsc)
+{
+	return tsc > ref_tsc ? orthros_tsc_to_us(tsc - ref_tsc) : 0;
+}
+
+/* Under fo_lock. */
+static struct orthros_failover_phase *phase_begin(const char *name)
+{
+	struct orthros_failover_phase *p;
+
+	if (fo.nr_phases >= ORTHROS_MAX_PHASES)
+		return NULL;
+	p = &fo.phases[fo.nr_phases++];
+	strscpy(p->name, name, sizeof(p->name));
+	p->start_us = since_ref_us(orthros_tsc());
+	p->duration_us = ~0ULL;
+	return p;
+}
+
+static void phase_end(struct orthros_failover_phase *p)
+{
+	if (!p)
+		return;
+	p->duration_us = since_ref_us(orthros_tsc()) - p->start_us;
+	pr_info("phase %-10s at %6llu.%03llu ms, took %llu.%03llu ms\n", p->name,
+		p->start_us / 1000, p->start_us % 1000, p->duration_us / 1000,
+		p->duration_us % 1000);
+}
+
+static struct orthros_failover_phase *find_open(const char *name)
+{
+	int i;
+
+	for (i = fo.nr_phases - 1; i >= 0; i--)
+		if (!strcmp(fo.phases[i].name, name) && fo.phases[i].duration_us == ~0ULL)
+			return &fo.phases[i];
+	return NULL;
+}
+
+static void fail(const char *why)
+{
+	fo.state = ORTHROS_FO_FAILED;
+	strscpy(fo.error, why, sizeof(fo.error));
+	pr_emerg("failover stopped: %s\n", why);
+}
+
+static void stop_cores(const struct orthros_shm_os *dead)
+{
+	u32 i, self = read_apic_id();
+
+	for (i = 0; i < dead->nr_apics; i++) {
+		u32 apic = dead->apic_ids[i];
+
+		if (apic == self)
+			continue;
+		if (apic == dead->bsp_apic) {
+			pr_info("APIC %u is the BSP: left parked (an INIT would restart the firmware)\n",
+				apic);
+			continue;
+		}
+		orthros_send_init(apic);
+		pr_info("APIC %u stopped (INIT)\n", apic);
+	}
+}
+
+/*
+ * Scan each claimed function, keep the BARs the firmware gave it (a later OS
+ * has no host-bridge windows: a general rescan would move them, into memory
+ * it does not own), then bind its driver, which resets the device.
+ */
+static int take_devices(void)
+{
+	unsigned int i, found = 0;
+
+	pci_lock_rescan_remove();
+	for (i = 0; i < take_count; i++) {
+		unsigned int busnr = take_list[i] >> 8, devfn = take_list[i] & 0xff;
+		struct pci_bus *bus = pci_find_bus(0, busnr);
+		struct pci_dev *d;
+		int r;
+
+		if (orthros_pci_claim(0, busnr, devfn) || !bus) {
+			pr_err("%02x:%02x.%x: no bus or cannot claim\n", busnr, PCI_SLOT(devfn),
+			       PCI_FUNC(devfn));
+			continue;
+		}
+		d = pci_scan_single_device(bus, devfn);
+		if (!d) {
+			pr_err("%02x:%02x.%x did not answer\n", busnr, PCI_SLOT(devfn),
+			       PCI_FUNC(devfn));
+			continue;
+		}
+		for (r = 0; r < PCI_ROM_RESOURCE; r++)
+			if (d->resource[r].flags && !d->resource[r].parent &&
+			    pci_claim_resource(d, r))
+				pr_warn("%s: BAR %d stays unclaimed\n", pci_name(d), r);
+		pci_bus_add_device(d);
+		pr_info("took %s (%s)\n", pci_name(d), d->driver ? d->driver->name : "no driver");
+		found++;
+	}
+	pci_unlock_rescan_remove();
+	return found == take_count ? 0 : -ENODEV;
+}
+
+static void run_script(u32 dead)
+{
+	static char ord[16];
+	char *argv[] = { "/etc/orthros/failover", ord, NULL };
+	static char *envp[] = { "HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin", NULL };
+	int err;
+
+	snprintf(ord, sizeof(ord), "%u", dead);
+	err = call_usermodehelper(argv[0], argv, envp, UMH_WAIT_EXEC);
+	if (err) {
+		mutex_lock(&fo_lock);
+		fail("cannot run /etc/orthros/failover");
+		mutex_unlock(&fo_lock);
+	}
+}
+
+static void takeover(struct work_struct *w)
+{
+	struct orthros_failover_phase *p;
+	struct orthros_shm_os dead;
+	u32 ordinal;
+	int err;
+
+	mutex_lock(&fo_lock);
+	ordinal = fo.failed_ordinal;
+	if (!orthros_shm_read_os(ordinal, &dead)) {
+		fail("the dead OS's record does not check");
+		goto out;
+	}
+	p = phase_begin("cores");
+	stop_cores(&dead);
+	phase_end(p);
+
+	p = phase_begin("devices");
+	err = take_devices();
+	phase_end(p);
+	if (err) {
+		fail("the dead OS's devices could not be taken");
+		goto out;
+	}
+	orthros_become_active();
+	orthros_shm_set_state(ordinal, ORTHROS_OS_TAKEN_OVER);
+	orthros_shm_set_roles(orthros_ordinal(), 0);
+	pr_emerg("OS %u is the active OS now\n", orthros_ordinal());
+out:
+	mutex_unlock(&fo_lock);
+	if (fo.state == ORTHROS_FO_RUNNING)
+		run_script(ordinal);
+}
+
+void orthros_failure_declared(const struct orthros_shm_failure *f)
+{
+	struct orthros_shm_roles roles;
+
+	if (orthros_role() != ORTHROS_ROLE_BACKUP)
+		return;		/* an active only reports its dead backup */
+	if (!orthros_shm_read_roles(&roles) || roles.active != f->ordinal)
+		return;
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_NONE) {
+		mutex_unlock(&fo_lock);
+		return;
+	}
+	memset(&fo, 0, sizeof(fo));
+	fo.state = ORTHROS_FO_RUNNING;
+	fo.failed_ordinal = f->ordinal;
+	fo.migrate_off = migrate_off;
+	ref_tsc = f->ref_tsc;
+	fo.ref_us = orthros_tsc_to_us(ref_tsc);
+	strscpy(fo.phases[0].name, "detection", sizeof(fo.phases[0].name));
+	fo.phases[0].start_us = 0;
+	fo.phases[0].duration_us = since_ref_us(f->detect_tsc);
+	fo.nr_phases = 1;
+	mutex_unlock(&fo_lock);
+	pr_emerg("taking over from OS %u\n", f->ordinal);
+	schedule_work(&takeover_work);
+}
+
+/* --- /dev/orthros-failover -------------------------------------------------- */
+
+static long do_mark(const struct orthros_failover_mark __user *uarg)
+{
+	struct orthros_failover_mark m;
+	struct orthros_failover_phase *p;
+
+	if (copy_from_user(&m, uarg, sizeof(m)))
+		return -EFAULT;
+	m.name[sizeof(m.name) - 1] = '\0';
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING) {
+		mutex_unlock(&fo_lock);
+		return -ESRCH;
+	}
+	if (m.end == 2) {
+		fo.state = ORTHROS_FO_DONE;
+		pr_emerg("failover done, %llu.%03llu ms after the failure\n",
+			 since_ref_us(orthros_tsc()) / 1000, since_ref_us(orthros_tsc()) % 1000);
+	} else if (m.end) {
+		p = find_open(m.name);
+		if (!p) {
+			mutex_unlock(&fo_lock);
+			return -ENOENT;
+		}
+		phase_end(p);
+	} else if (!phase_begin(m.name)) {
+		mutex_unlock(&fo_lock);
+		return -ENOSPC;
+	}
+	mutex_unlock(&fo_lock);
+	return 0;
+}
+
+static long do_migrate(const struct orthros_migrate_req __user *uarg)
+{
+	struct orthros_failover_phase *p;
+	struct orthros_migrate_req r;
+	struct orthros_migrate_stats st = { };
+	long err;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	r.path[sizeof(r.path) - 1] = '\0';
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING) {
+		mutex_unlock(&fo_lock);
+		return -ESRCH;
+	}
+	p = phase_begin("migrate");
+	if (migrate_off) {
+		pr_warn("page-cache migration is off (orthros_migrate=off)\n");
+		err = 0;
+	} else {
+		err = orthros_migrate(fo.failed_ordinal, r.path, &st);
+	}
+	fo.migrate = st;
+	phase_end(p);
+	mutex_unlock(&fo_lock);
+	return err;
+}
+
+static long do_register(const struct orthros_migrate_req __user *uarg)
+{
+	struct orthros_migrate_req r;
+	struct path path;
+	int err;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	r.path[sizeof(r.path) - 1] = '\0';
+	err = kern_path(r.path, LOOKUP_FOLLOW, &path);
+	if (err)
+		return err;
+	if (path.dentry != path.mnt->mnt_root) {
+		path_put(&path);
+		return -EINVAL;		/* not a mount point */
+	}
+	orthros_shm_register_data((u64)path.mnt->mnt_sb, path.mnt->mnt_sb->s_dev, r.path);
+	pr_info("file system at %s registered for takeover\n", r.path);
+	path_put(&path);
+	return 0;
+}
+
+static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+	long err;
+
+	switch (cmd) {
+	case ORTHROS_FAILOVER_STATUS:
+		mutex_lock(&fo_lock);
+		err = copy_to_user(uarg, &fo, sizeof(fo)) ? -EFAULT : 0;
+		mutex_unlock(&fo_lock);
+		return err;
+	case ORTHROS_FAILOVER_MARK:
+		return capable(CAP_SYS_ADMIN) ? do_mark(uarg) : -EPERM;
+	case ORTHROS_FAILOVER_MIGRATE:
+		return capable(CAP_SYS_ADMIN) ? do_migrate(uarg) : -EPERM;
+	case ORTHROS_MIGRATE_REGISTER:
+		return capable(CAP_SYS_ADMIN) ? do_register(uarg) : -EPERM;
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations fo_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= fo_ioctl,
+};
+
+static struct miscdevice fo_dev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "orthros-failover",
+	.fops	= &fo_fops,
+	.mode	= 0644,
+};
+
+static int __init orthros_failover_init(void)
+{
+	if (orthros_role() == ORTHROS_ROLE_NONE)
+		return 0;
+	INIT_WORK(&takeover_work, takeover);
+	return misc_register(&fo_dev);
+}
+device_initcall(orthros_failover_init);

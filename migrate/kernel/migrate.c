@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Orthros page-cache migration: what the dead OS had written to files on its
+ * user-data file system but not yet to the disk, applied through this OS's
+ * own mount of the same file system.
+ *
+ * The dead kernel is the same build as this one (its kernel facts in the
+ * shared memory carry a checksum of linux_banner), so its structures have the
+ * layouts this file is compiled with.  Its memory is mapped by the physical
+ * ranges in its OS record; its pointers are translated by the direct map and
+ * the kernel-image map it published, and every one is checked against those
+ * ranges before it is followed.  Nothing read from it is trusted:
+ *
+ *   super_block   s_magic, s_dev and s_uuid must match this OS's mount
+ *   s_inodes      a capped walk with cycle detection (Brent); each inode must
+ *                 point back to the super_block
+ *   i_dentry      a capped walk up d_parent builds the file's path
+ *   i_pages       the xarray is walked by its dirty and writeback marks, with
+ *                 each node's shift and depth checked; each entry must be a
+ *                 struct page inside the dead OS's vmemmap
+ *
+ * A structure that does not check costs that object (a file, or the rest of
+ * the list), reported in the stats, never this OS.  For each regular file with
+ * dirty state: open it (creating it if the disk does not have it yet), write
+ * every dirty or writeback page inside i_size, set the size to i_size, fsync.
+ */
+#define pr_fmt(fmt) "orthros-migrate: " fmt
+
+#include <linux/crc32.h>
+#include <linux/dcache.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/io.h>
+#include <linux/magic.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xarray.h>
+
+#include "../shmem/orthros_shm.h"
+#include "orthros_migrate.h"
+
+#define MAX_INODES	(1U << 20)
+#define MAX_DEPTH	32		/* directories above a file */
+#define MAX_XA_DEPTH	8
+
+struct dead {
+	struct orthros_shm_facts facts;
+	struct orthros_shm_os os;
+	void *map[ORTHROS_SHM_MAX_RANGES];
+	struct orthros_migrate_stats *st;
+	char *page;			/* a bounce page */
+};
+
+static void skip(struct dead *d, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[160];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!d->st->skipped++)
+		strscpy(d->st->first_skip, buf, sizeof(d->st->first_skip));
+	pr_warn("skipped: %s\n", buf);
+}
+
+/* The dead OS's memory at phys, len bytes, or NULL if it is not all its RAM. */
+static void *dead_phys(struct dead *d, u64 phys, size_t len)
+{
+	u32 i;
+
+	for (i = 0; i < d->os.nr_ranges; i++) {
+		const struct orthros_shm_range *r = &d->os.ranges[i];
+
+		if (d->map[i] && phys >= r->start && phys < r->end && len <= r->end - phys)
+			return d->map[i] + (phys - r->start);
+	}
+	return NULL;
+}
+
+/* A copy of len bytes at the dead kernel's virtual address va. */
+static int dead_read(struct dead *d, u64 va, void *buf, size_t len)
+{
+	const struct orthros_shm_facts *f = &d->facts;
+	u64 phys;
+	void *p;
+
+	if (va >= f->page_offset_base && va - f->page_offset_base < (1ULL << 46))
+		phys = va - f->page_offset_base;
+	else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G)
+		phys = va - f->start_kernel_map + f->phys_base;
+	else
+		return -EFAULT;
+	p = dead_phys(d, phys, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(buf, p, len);
+	return 0;
+}
+
+/* The physical address of the page a dead struct page pointer names. */
+static int dead_page_phys(struct dead *d, u64 page_va, u64 *phys)
+{
+	u64 off = page_va - d->facts.vmemmap_base;
+
+	if (page_va < d->facts.vmemmap_base || off % d->facts.sizeof_page)
+		return -EFAULT;
+	*phys = off / d->facts.sizeof_page * PAGE_SIZE;
+	return dead_phys(d, *phys, PAGE_SIZE) ? 0 : -EFAULT;
+}
+
+/* "/a/b/c" of a dead dentry, below its file system's root. */
+static int dead_path(struct dead *d, u64 dentry_va, char *out, size_t len)
+{
+	struct dentry *de = kmalloc(sizeof(*de), GFP_KERNEL);
+	char name[NAME_MAX + 1];
+	size_t pos = len - 1;
+	int depth, err = -EFAULT;
+
+	if (!de)
+		return -ENOMEM;
+	out[pos] = '\0';
+	for (depth = 0; depth <= MAX_DEPTH; depth++) {
+		u32 n;
+
+		if (dead_read(d, dentry_va, de, sizeof(*de)))
+			goto out;
+		if ((u64)de->d_parent == dentry_va) {	/* the root */
+			if (pos == len - 1)
+				goto out;
+			memmove(out, out + pos, len - pos);
+			err = 0;
+			goto out;
+		}
+		n = de->d_name.len;
+		if (!n || n > NAME_MAX || dead_read(d, (u64)de->d_name.name, name, n))
+			goto out;
+		name[n] = '\0';
+		if (memchr(name, '/', n) || memchr(name, '\0', n) || n + 1 > pos) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+		pos -= n;
+		memcpy(out + pos, name, n);
+		out[--pos] = '/';
+		dentry_va = (u64)de->d_parent;
+	}
+out:
+	kfree(de);
+	return err;
+}
+
+/* mkdir -p of the directories above full (a path under the mount). */
+static int make_parents(const char *full, size_t mnt_len)
+{
+	char *p, *buf = kstrdup(full, GFP_KERNEL);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (p = buf + mnt_len + 1; !err && (p = strchr(p, '/')); p++) {
+		struct dentry *de;
+		struct path parent;
+
+		*p = '\0';
+		de = kern_path_create(AT_FDCWD, buf, &parent, LOOKUP_DIRECTORY);
+		if (!IS_ERR(de)) {
+			err = vfs_mkdir(mnt_idmap(parent.mnt), d_inode(parent.dentry), de, 0755);
+			done_path_create(&parent, de);
+		} else if (PTR_ERR(de) != -EEXIST) {
+			err = PTR_ERR(de);
+		}
+		*p = '/';
+	}
+	kfree(buf);
+	return err;
+}
+
+struct file_job {
+	struct dead *d;
+	struct file *file;
+	loff_t size;
+	u64 pages;
+	int err;
+};
+
+static void copy_dead_page(struct file_job *j, unsigned long index, u64 entry)
+{
+	loff_t pos = (loff_t)index << PAGE_SHIFT;
+	size_t n = PAGE_SIZE;
+	u64 phys;
+	ssize_t w;
+
+	if (pos >= j->size || j->err)
+		return;
+	if (j->size - pos < PAGE_SIZE)
+		n = j->size - pos;
+	if (dead_page_phys(j->d, entry, &phys)) {
+		j->err = -EFAULT;
+		return;
+	}
+	memcpy(j->d->page, dead_phys(j->d, phys, PAGE_SIZE), n);
+	w = kernel_write(j->file, j->d->page, n, &pos);
+	if (w != n) {
+		j->err = w < 0 ? w : -EIO;
+		return;
+	}
+	j->pages++;
+	j->d->st->bytes += n;
+}
+
+#define DIRTY_MARKS(m) ((m)[XA_MARK_0][0] | (m)[XA_MARK_1][0])
+
+static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int depth)
+{
+	struct xa_node *node;
+	unsigned long marks;
+	int i;
+
+	if (depth > MAX_XA_DEPTH) {
+		j->err = -ELOOP;
+		return;
+	}
+	node = kmalloc(sizeof(*node), GFP_KERNEL);
+	if (!node) {
+		j->err = -ENOMEM;
+		return;
+	}
+	if (dead_read(j->d, node_va, node, sizeof(*node)) || node->shift % XA_CHUNK_SHIFT ||
+	    node->shift > BITS_PER_LONG - XA_CHUNK_SHIFT) {
+		j->err = -EFAULT;
+		goto out;
+	}
+	marks = DIRTY_MARKS(node->marks);
+	for (i = 0; i < XA_CHUNK_SIZE && !j->err; i++) {
+		void *e = (void __force *)node->slots[i];
+		unsigned long idx = base + ((unsigned long)i << node->shift);
+
+		if (!(marks & BIT(i)) || !e)
+			continue;
+		if (node->shift) {
+			if (!xa_is_node(e)) {
+				j->err = -EFAULT;
+				break;
+			}
+			walk_node(j, (u64)xa_to_node(e), idx, depth + 1);
+		} else if (!xa_is_internal(e) && !xa_is_value(e)) {
+			copy_dead_page(j, idx, (u64)e);
+		}
+	}
+out:
+	kfree(node);
+}
+
+static void walk_pages(struct file_job *j, const struct xarray *xa)
+{
+	void *head = (void __force *)xa->xa_head;
+
+	if (!head)
+		return;
+	if (xa_is_node(head))
+		walk_node(j, (u64)xa_to_node(head), 0, 0);
+	else if (!xa_is_internal(head) && !xa_is_value(head) &&
+		 (xa->xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))))
+		copy_dead_page(j, 0, (u64)head);
+}
+
+static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
+			  const char *mnt)
+{
+	struct file_job j = { .d = d, .size = in->i_size };
+	struct hlist_node first;
+	u64 dentry_va;
+	char *path, *full;
+	struct kstat stat;
+	struct path p;
+	bool exists;
+	int err;
+
+	if (!S_ISREG(in->i_mode) || !in->i_nlink)
+		return;
+	if (!(in->i_state & I_DIRTY_ALL) &&
+	    !(in->i_data.i_pages.xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))))
+		return;
+	if (in->i_size < 0 || in->i_size > (1LL << 40)) {
+		skip(d, "inode %lu: size %lld", in->i_ino, in->i_size);
+		return;
+	}
+	path = kmalloc(PATH_MAX, GFP_KERNEL);
+	full = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!path || !full)
+		goto out;
+	/* the first name of the inode */
+	if (!in->i_dentry.first ||
+	    dead_read(d, (u64)in->i_dentry.first, &first, sizeof(first))) {
+		skip(d, "inode %lu: no name", in->i_ino);
+		goto out;
+	}
+	dentry_va = (u64)in->i_dentry.first - offsetof(struct dentry, d_u.d_alias);
+	err = dead_path(d, dentry_va, path, PATH_MAX);
+	if (err) {
+		skip(d, "inode %lu: its path cannot be read (%d)", in->i_ino, err);
+		goto out;
+	}
+	if (snprintf(full, PATH_MAX, "%s%s", mnt, path) >= PATH_MAX) {
+		skip(d, "inode %lu: path too long", in->i_ino);
+		goto out;
+	}
+	exists = !kern_path(full, 0, &p);
+	if (exists)
+		path_put(&p);
+	else if (make_parents(full, strlen(mnt)))
+		skip(d, "%s: cannot create its directories here", path);
+	j.file = filp_open(full, O_WRONLY | O_CREAT | O_LARGEFILE, in->i_mode & 07777);
+	if (IS_ERR(j.file)) {
+		skip(d, "%s: cannot open here (%ld)", path, PTR_ERR(j.file));
+		goto out;
+	}
+	walk_pages(&j, &in->i_data.i_pages);
+	if (j.err) {
+		skip(d, "%s: its page cache does not check (%d); %llu pages copied", path, j.err,
+		     j.pages);
+	}
+	err = vfs_getattr(&j.file->f_path, &stat, STATX_SIZE, AT_STATX_SYNC_AS_STAT);
+	if (!err && stat.size != in->i_size) {
+		err = vfs_truncate(&j.file->f_path, in->i_size);
+		if (!err)
+			d->st->resized++;
+	}
+	if (err)
+		skip(d, "%s: cannot set its size to %lld (%d)", path, in->i_size, err);
+	vfs_fsync(j.file, 0);
+	fput(j.file);
+	d->st->files++;
+	d->st->created += !exists;
+	d->st->pages += j.pages;
+	pr_info("%s: %llu pages, size %lld%s\n", path, j.pages, in->i_size,
+		exists ? "" : " (created)");
+out:
+	kfree(path);
+	kfree(full);
+}
+
+int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *st)
+{
+	struct super_block *sb = NULL;
+	struct inode *in = NULL;
+	struct dead *d;
+	struct path here;
+	u64 sb_va, head, next, power = 1, lam = 0, tortoise;
+	u32 i, n;
+	int err;
+
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	d->st = st;
+	err = -ENOENT;
+	if (!orthros_shm_read_facts(ordinal, &d->facts) || !orthros_shm_read_os(ordinal, &d->os)) {
+		pr_err("OS %u left no kernel facts or OS record that check\n", ordinal);
+		goto out;
+	}
+	err = -EPROTO;
+	if (d->facts.banner_crc != (crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U) ||
+	    d->facts.sizeof_page != sizeof(struct page) ||
+	    d->facts.sizeof_inode != sizeof(struct inode) || d->facts.page_size != PAGE_SIZE) {
+		pr_err("OS %u runs another kernel build: its structures cannot be read\n", ordinal);
+		goto out;
+	}
+	err = -ENOENT;
+	sb_va = d->facts.data_sb;
+	if (!sb_va) {
+		pr_err("OS %u registered no file system\n", ordinal);
+		goto out;
+	}
+	for (i = 0; i < d->os.nr_ranges; i++)
+		d->map[i] = memremap(d->os.ranges[i].start,
+				     d->os.ranges[i].end - d->os.ranges[i].start, MEMREMAP_WB);
+	err = -ENOMEM;
+	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
+	in = kmalloc(sizeof(*in), GFP_KERNEL);
+	d->page = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!sb || !in || !d->page)
+		goto out;
+
+	err = kern_path(mnt, LOOKUP_FOLLOW, &here);
+	if (err)
+		goto out;
+	err = -EXDEV;
+	if (dead_read(d, sb_va, sb, sizeof(*sb)) || sb->s_magic != EXT4_SUPER_MAGIC ||
+	    here.dentry != here.mnt->mnt_root ||
+	    !uuid_equal(&sb->s_uuid, &here.mnt->mnt_sb->s_uuid)) {
+		path_put(&here);
+		pr_err("the dead OS's file system is not the one mounted at %s\n", mnt);
+		goto out;
+	}
+	path_put(&here);
+
+	pr_info("migrating OS %u's dirty page cache of %s into %s\n", ordinal,
+		d->facts.data_path, mnt);
+	head = sb_va + offsetof(struct super_block, s_inodes);
+	next = (u64)sb->s_inodes.next;
+	tortoise = next;
+	for (n = 0; next != head; n++) {
+		u64 inode_va = next - offsetof(struct inode, i_sb_list);
+
+		if (n >= MAX_INODES) {
+			skip(d, "more than %u inodes: the rest of the list", MAX_INODES);
+			break;
+		}
+		if (dead_read(d, inode_va, in, sizeof(*in)) || (u64)in->i_sb != sb_va) {
+			skip(d, "inode list broken at %#llx after %u inodes: the rest of the list",
+			     inode_va, n);
+			break;
+		}
+		st->inodes++;
+		migrate_inode(d, inode_va, in, mnt);
+		next = (u64)in->i_sb_list.next;
+		/* Brent: a cycle that does not pass the head is found within 2x its length */
+		if (next == tortoise) {
+			skip(d, "inode list loops at %#llx: the rest of the list", next);
+			break;
+		}
+		if (++lam == power) {
+			tortoise = next;
+			power <<= 1;
+			lam = 0;
+		}
+	}
+	err = 0;
+	pr_info("%llu inodes looked at, %llu files written (%llu created, %llu resized), %llu pages, %llu bytes, %llu skipped\n",
+		st->inodes, st->files, st->created, st->resized, st->pages, st->bytes, st->skipped);
+out:
+	for (i = 0; i < ORTHROS_SHM_MAX_RANGES; i++)
+		if (d->map[i])
+			memunmap(d->map[i]);
+	kfree(d->page);
+	kfree(sb);
+	kfree(in);
+	kfree(d);
+	return err;
+}

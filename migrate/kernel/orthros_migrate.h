@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What migrate/ offers failover/. */
+#ifndef ORTHROS_MIGRATE_H
+#define ORTHROS_MIGRATE_H
+
+#include "../shmem/orthros_shm_abi.h"
+
+/*
+ * Apply the dirty page cache of the dead OS's registered file system to the
+ * same file system mounted here at mnt.  0, or an error when nothing could
+ * be done; objects that do not check are counted in st->skipped.
+ */
+int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *st);
+
+#endif

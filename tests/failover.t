@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Failover I: the backup stops the dead active's cores, takes its devices and its
+# address, mounts the user-data disk and migrates the dead kernel's dirty ext3
+# page cache, so that every write() the active acknowledged is on the disk.
+. "$(dirname "$0")/lib.sh"
+
+TMPD=$(mktemp -d)
+ACK_PORT=10
+
+teardown() {
+	vm kill
+	rm -rf "$TMPD"
+}
+
+status_json() { vm exec "$1" 'orthros status --json'; }
+
+failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
+backup_alive() { status_json backup | grep -q '"state":"alive"'; }
+acks_at_least() { # N: the backup's log has N reports
+	[ "$(vm exec backup 'wc -l < /tmp/acks' 2>/dev/null || echo 0)" -ge "$1" ]
+}
+
+# pair [ORTHROS-BOOT-APPEND]: a fresh machine whose backup was started with more parameters
+pair() {
+	vm kill >/dev/null
+	vm up --timeout 180 || return 1
+	if [ -n "${1:-}" ]; then
+		vm exec active "orthros-boot --replace --append '$1'" >/dev/null || return 1
+		wait_for 60 "the new backup's shell" sh -c "'$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'grep -q \"$1\" /proc/cmdline'" || return 1
+	fi
+	wait_for 30 "the backup to watch its active" backup_alive
+}
+
+# run_writer: the writer on the active, its reports logged on the backup
+run_writer() {
+	vm exec backup "rm -f /tmp/acks /tmp/ready; orthros-writer log --port $ACK_PORT --out /tmp/acks --ready /tmp/ready >/dev/null 2>&1 &" || return 1
+	wait_for 20 "the backup's logger" vm exec backup 'test -e /tmp/ready' || return 1
+	vm exec active "orthros-writer write --dir /data/w --port $ACK_PORT --files 8 >/tmp/writer.out 2>&1 &" || return 1
+	wait_for 60 "400 acknowledged writes" acks_at_least 400
+}
+
+# crash HOW: crash the active the way HOW says, while the writer runs
+crash() {
+	local cmd
+	case $1 in
+	syscall) cmd='orthros-crash syscall' ;;
+	write) cmd='echo "write $(pidof orthros-writer)" > /sys/kernel/orthros_inject' ;;
+	user) cmd='echo "user $(pidof orthros-writer)" > /sys/kernel/orthros_inject' ;;
+	esac
+	vm exec active --timeout 40 "$cmd" >/dev/null 2>&1 &
+	CRASH_PID=$!
+}
+
+# verify: every acknowledged byte on the backup's disk; the host reaches the service
+verify() {
+	local v port
+	v=$(vm exec backup 'orthros-writer verify --dir /data/w --acks /tmp/acks --json')
+	echo "figure: verify: $v"
+	port=$(vm port) || return 1
+	curl -sS --max-time 10 "http://127.0.0.1:$port/" | grep -q "Orthros service" ||
+		fail "the host cannot reach the service on 127.0.0.1:$port after failover" || return 1
+	python3 -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if v["bad_bytes"] == 0 and v["missing_files"] == 0 and v["short_files"] == 0 and v["acked_bytes"] > 0 else 1)' "$v" ||
+		fail "acknowledged data lost: $v"
+}
+
+# fsck: stop the service, unmount, power off; fsck.ext3 -n on the image
+fsck_clean() {
+	vm exec backup 'killall httpd 2>/dev/null; umount /data && echo unmounted' | grep -q unmounted ||
+		fail "cannot unmount /data on the new active" || return 1
+	vm kill >/dev/null
+	fsck.ext3 -n -f "$TOP/build/vm/$VM/data.img" >"$TMPD/fsck.out" 2>&1 ||
+		{ cat "$TMPD/fsck.out"; fail "fsck.ext3 -n found problems"; }
+}
+
+timeline() {
+	status_json backup | python3 -c 'import json,sys
+f = json.load(sys.stdin)["failover"]
+print("figure: timeline: " + ", ".join("%s %.1f+%.1f ms" % (p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in f["phases"]))
+m = f["migrate"]
+print("figure: migrated %d files (%d created, %d resized), %d pages, %d bytes; %d skipped" % (m["files"], m["created"], m["resized"], m["pages"], m["bytes"], m["skipped"]))'
+}
+
+# failover_after HOW: the whole story for one way of crashing
+failover_after() {
+	pair || return 1
+	run_writer || return 1
+	crash "$1"
+	wait_for 90 "the failover to finish" failover_done
+	local rc=$?
+	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
+	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
+	timeline
+	verify && fsck_clean
+}
+
+t_during_syscall() { failover_after syscall; }
+t_during_file_write() { failover_after write; }
+t_in_user_code() { failover_after user; }
+
+# The same with the migration switched off: the loss must show.
+t_without_migration_loses_data() {
+	pair orthros_migrate=off || return 1
+	run_writer || return 1
+	crash syscall
+	wait_for 90 "the failover to finish" failover_done
+	local rc=$? v
+	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
+	[ $rc -eq 0 ] || return 1
+	v=$(vm exec backup 'orthros-writer verify --dir /data/w --acks /tmp/acks --json')
+	echo "figure: without migration: $v"
+	python3 -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if v["bad_bytes"] > 0 or v["missing_files"] > 0 or v["short_files"] > 0 else 1)' "$v" ||
+		fail "no loss without the migration: the test could not see one"
+}
+
+run_tests
