@@ -84,7 +84,7 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	int ncpu = 0, ntimer = 0, ndisk = 0, json = 0, n = 0;
+	int ncpu = 0, ntimer = 0, ndisk = 0, json = 0, n = 0, memcpy_mb = 0;
 	double seconds = 10, t0, next;
 	pthread_t th[256];
 
@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: orthros-load [--cpu N] [--timers N] [--disk DIR --writers N]\n"
 			       "                    [--seconds S] [--json]\n"
+			       "       orthros-load --memcpy-mb N [--json]   this OS's memcpy rate\n"
 			       "Load this OS for S seconds (default 10), printing progress every 10 s,\n"
 			       "then the work done: spinner loops (of 100000 steps), timer wakeups,\n"
 			       "fsynced 256 KiB writes.\nexit status: 0 ok, 2 usage error\n");
@@ -113,10 +114,34 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--memcpy-mb"))
+			memcpy_mb = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "orthros-load: unknown option %s\n", argv[i]);
 			return 2;
 		}
+	}
+	if (memcpy_mb > 0) {
+		/* this OS's own copy rate: memcpy between two 64 MiB buffers */
+		size_t sz = 64 << 20;
+		char *a = malloc(sz), *b = malloc(sz);
+		double t;
+
+		if (!a || !b)
+			return 1;
+		memset(a, 1, sz);
+		memset(b, 2, sz);
+		t0 = now_s();
+		for (int done = 0; done < memcpy_mb; done += 64)
+			memcpy(done & 64 ? a : b, done & 64 ? b : a, sz);
+		t = now_s() - t0;
+		sink = (unsigned long)a[sz / 2] + (unsigned long)b[sz / 3];
+		if (json)
+			printf("{\"memcpy_mb\":%d,\"seconds\":%.3f,\"mb_per_s\":%.1f}\n", memcpy_mb, t,
+			       memcpy_mb / t);
+		else
+			printf("memcpy: %d MiB in %.3f s, %.1f MiB/s\n", memcpy_mb, t, memcpy_mb / t);
+		return 0;
 	}
 	if (dir && !ndisk)
 		ndisk = 1;

@@ -3,9 +3,11 @@
  * orthros-writer: a file writer whose every acknowledged write can be checked
  * after a crash.
  *
- *   orthros-writer write --dir DIR --port P [--files N] [--seconds S]
+ *   orthros-writer write --dir DIR --port P [--files N] [--seconds S] [--max-mb M]
  *       append chunks of known pseudo-random content to DIR/f0 ... f(N-1)
- *       (a new file every 40 writes), never fsync; after each write() returns,
+ *       (a new file every 40 writes) up to M MiB in all (default 16), then
+ *       rewrite random ranges of them with the same content, never fsync;
+ *       after each write() returns,
  *       report (file, end offset) over the channel to port P on the other OS,
  *       where the report survives this OS's crash
  *   orthros-writer log --port P --out FILE [--ready FILE]
@@ -57,7 +59,7 @@ static void fill(unsigned char *buf, uint32_t f, uint64_t off, size_t len)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: orthros-writer write --dir DIR --port P [--files N] [--seconds S]\n"
+		"usage: orthros-writer write --dir DIR --port P [--files N] [--seconds S] [--max-mb M]\n"
 		"       orthros-writer log --port P --out FILE [--ready FILE]\n"
 		"       orthros-writer verify --dir DIR --acks FILE [--json]\n"
 		"\n"
@@ -74,10 +76,10 @@ static double now_s(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static int do_write(const char *dir, uint32_t port, int files, double seconds)
+static int do_write(const char *dir, uint32_t port, int files, double seconds, uint64_t max)
 {
 	static unsigned char buf[CHUNK_MAX];
-	uint64_t size[MAX_FILES] = { 0 }, rnd = 12345;
+	uint64_t size[MAX_FILES] = { 0 }, rnd = 12345, total = 0;
 	int fd[MAX_FILES], open_files = 0, cfd;
 	uint32_t me = 0;
 	double end = now_s() + seconds;
@@ -92,8 +94,10 @@ static int do_write(const char *dir, uint32_t port, int files, double seconds)
 	mkdir(dir, 0755);
 	while (seconds <= 0 || now_s() < end) {
 		struct ack a;
+		uint64_t off;
 		uint32_t f;
 		size_t len;
+		ssize_t w;
 
 		if (open_files < files && n % 40 == 0) {
 			snprintf(path, sizeof(path), "%s/f%d", dir, open_files);
@@ -107,12 +111,26 @@ static int do_write(const char *dir, uint32_t port, int files, double seconds)
 		rnd = mix(rnd);
 		f = (uint32_t)(rnd % (uint64_t)open_files);
 		len = 1 + (size_t)((rnd >> 20) % CHUNK_MAX);
-		fill(buf, f, size[f], len);
-		if (write(fd[f], buf, len) != (ssize_t)len) {
-			fprintf(stderr, "orthros-writer: write f%u: %s\n", f, strerror(errno));
+		if (total < max || !size[f]) {
+			/* append */
+			off = size[f];
+		} else {
+			/* the disk is not endless: rewrite a range with the same content */
+			off = (rnd >> 36) % size[f];
+			if (len > size[f] - off)
+				len = (size_t)(size[f] - off);
+		}
+		fill(buf, f, off, len);
+		w = pwrite(fd[f], buf, len, (off_t)off);
+		if (w != (ssize_t)len) {
+			fprintf(stderr, "orthros-writer: write f%u at %llu: %s\n", f,
+				(unsigned long long)off, w < 0 ? strerror(errno) : "short write (disk full?)");
 			return 1;
 		}
-		size[f] += len;
+		if (off + len > size[f]) {
+			total += off + len - size[f];
+			size[f] = off + len;
+		}
 		a = (struct ack){ .file = f, .end = size[f] };
 		if (chan_send(cfd, port, 0, &a, sizeof(a))) {
 			fprintf(stderr, "orthros-writer: report: %s\n", strerror(errno));
@@ -239,7 +257,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *out = NULL, *ready = NULL, *acks = NULL;
 	uint32_t port = 0;
 	int files = 8, json = 0;
-	double seconds = 0;
+	double seconds = 0, max_mb = 16;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
@@ -262,6 +280,8 @@ int main(int argc, char **argv)
 			files = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--seconds"))
 			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--max-mb"))
+			max_mb = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--out"))
 			out = argv[++i];
 		else if (!strcmp(argv[i], "--ready"))
@@ -276,7 +296,7 @@ int main(int argc, char **argv)
 	if (files < 1 || files > MAX_FILES)
 		files = 8;
 	if (!strcmp(argv[1], "write") && dir && port)
-		return do_write(dir, port, files, seconds);
+		return do_write(dir, port, files, seconds, (uint64_t)(max_mb * (1 << 20)));
 	if (!strcmp(argv[1], "log") && port && out)
 		return do_log(port, out, ready);
 	if (!strcmp(argv[1], "verify") && dir && acks)

@@ -13,6 +13,9 @@
  *                write() system call (in the middle of a file write)
  *   user PID     panic when a timer interrupt finds process PID running
  *                its own user code
+ *   corrupt PATH damage the page cache of file PATH (its xarray head points
+ *                outside this OS's memory), then panic: what the backup's
+ *                page-cache migration must survive
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
@@ -25,6 +28,8 @@
 #include <linux/hrtimer.h>
 #include <linux/init.h>
 #include <linux/kobject.h>
+#include <linux/namei.h>
+#include <linux/fs.h>
 #include <linux/orthros.h>
 #include <linux/percpu.h>
 #include <linux/ptrace.h>
@@ -122,7 +127,8 @@ static int arm(int kind, const char *arg)
 static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
 {
-	char cmd[32], *arg;
+	char cmd[256], *arg;
+	struct path path;
 	int err;
 
 	strscpy(cmd, buf, sizeof(cmd));
@@ -143,6 +149,19 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		pr_emerg("hanging every core with interrupts off\n");
 		orthros_hb_note_fault();
 		stop_machine(hang_cpu, NULL, cpu_online_mask);
+	} else if (!strcmp(cmd, "corrupt")) {
+		if (!arg || kern_path(arg, LOOKUP_FOLLOW, &path))
+			return -ENOENT;
+		if (!d_is_reg(path.dentry)) {
+			path_put(&path);
+			return -EINVAL;
+		}
+		orthros_hb_note_fault();
+		local_irq_disable();
+		/* an internal entry: a node at physical 0x10, which is nobody's RAM */
+		WRITE_ONCE(d_inode(path.dentry)->i_mapping->i_pages.xa_head,
+			   (void *)(PAGE_OFFSET + 0x12));
+		panic("orthros-inject: corrupted the page cache of %s", arg);
 	} else if (!strcmp(cmd, "write")) {
 		err = arm(TRAP_WRITE, arg);
 		return err ? err : count;
