@@ -219,6 +219,15 @@ int main(int argc, char **argv)
 	}
 	st.shmem.start = p.area[AREA_SHMEM].r[0].start;
 	st.shmem.end = p.area[AREA_SHMEM].r[0].end;
+	/* the area's PCI functions: the loader stops their DMA before placing the image */
+	for (int i = 0; i < p.ndevices && st.nr_pci < ORTHROS_BOOT_MAX_PCI; i++) {
+		unsigned int bus, dev, fn;
+
+		if (strcmp(p.dev[i].owner, orth_area_name(area)) ||
+		    sscanf(p.dev[i].pci, "%x:%x.%x", &bus, &dev, &fn) != 3)
+			continue;
+		st.pci[st.nr_pci++] = (uint16_t)(bus << 8 | dev << 3 | fn);
+	}
 	if (ioctl(fd, ORTHROS_BOOT_START, &st)) {
 		int e = errno;
 

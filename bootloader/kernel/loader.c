@@ -24,6 +24,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/orthros.h>
+#include <linux/pci.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -281,6 +282,32 @@ static int check_start(const struct orthros_boot_start *s, int *low, int *main_r
 	return 0;
 }
 
+/*
+ * Stop the new OS's devices from writing into its area: clear Bus Master
+ * Enable by a raw configuration write (this kernel never scanned them).  The
+ * new OS's drivers reset them and turn it on again.
+ */
+static void quiesce_devices(const struct orthros_boot_start *s)
+{
+	u32 i;
+
+	for (i = 0; i < s->nr_pci && i < ORTHROS_BOOT_MAX_PCI; i++) {
+		struct pci_bus *bus = pci_find_bus(0, s->pci[i] >> 8);
+		unsigned int devfn = s->pci[i] & 0xff;
+		u16 cmd;
+
+		if (!bus || pci_bus_read_config_word(bus, devfn, PCI_COMMAND, &cmd) ||
+		    cmd == 0xffff)
+			continue;
+		if (cmd & PCI_COMMAND_MASTER) {
+			pci_bus_write_config_word(bus, devfn, PCI_COMMAND,
+						  cmd & ~PCI_COMMAND_MASTER);
+			pr_info("%02x:%02x.%x: bus mastering off until OS %u resets it\n",
+				s->pci[i] >> 8, PCI_SLOT(devfn), PCI_FUNC(devfn), s->ordinal);
+		}
+	}
+}
+
 static void build_page_tables(void *area, u64 area_phys)
 {
 	u64 *pml4 = area + PGTABLE_OFFSET;
@@ -365,6 +392,7 @@ static long do_start(const struct orthros_boot_start __user *uarg)
 		}
 		stop_ap(last.started_apic);
 	}
+	quiesce_devices(&s);
 
 	area_size = mr->end - mr->start;
 	kphys = ALIGN(mr->start + KERNEL_OFFSET, kept.hdr->kernel_alignment);

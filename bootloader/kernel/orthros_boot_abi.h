@@ -18,6 +18,7 @@
 #define ORTHROS_BOOT_DEVICE	"/dev/orthros-boot"
 #define ORTHROS_BOOT_MAX_RANGES	8
 #define ORTHROS_BOOT_MAX_CMDLINE 2048
+#define ORTHROS_BOOT_MAX_PCI	8
 
 struct orthros_boot_range {
 	__u64 start;
@@ -40,6 +41,14 @@ struct orthros_boot_start {
 	/* RAM the new OS owns: one range below 1 MiB for its start-up code, then its area */
 	struct orthros_boot_range ranges[ORTHROS_BOOT_MAX_RANGES];
 	struct orthros_boot_range shmem;	/* the shared memory, reserved in its map */
+	/*
+	 * The new OS's PCI functions (bus << 8 | devfn, segment 0).  Their bus
+	 * mastering is turned off before the image is placed: an OS that died
+	 * without resetting them (a panic, a stop) left them DMA buffers in the
+	 * area, and a device must not write into the new kernel.
+	 */
+	__u32 nr_pci;
+	__u16 pci[ORTHROS_BOOT_MAX_PCI];
 };
 
 #define ORTHROS_BOOT_REPLACE	0x1	/* start even if an OS was started in this area */
