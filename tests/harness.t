@@ -33,6 +33,19 @@ t_exec_long_command() {
 	expect_eq "length seen by the guest" "$out" 6001
 }
 
+# Kernel messages printed on the console while a command's output comes back
+# (a failover's messages, for one) must not get into that output.
+t_exec_output_with_kernel_messages() {
+	local out
+	# the messages go on after the command ends, while its output is printed
+	out=$(vm exec active --timeout 120 'seq 1 50000 > /tmp/seq
+		(for i in $(seq 1000); do echo "<0>orthros-harness-test $i" > /dev/kmsg; done) >/dev/null 2>&1 &
+		cat /tmp/seq') || return 1
+	[ "$(vm log active | tr -d '\r' | grep -cE '^[A-Za-z0-9+/=]+\[ *[0-9]+\.[0-9]+\] orthros-harness-test')" -gt 0 ] ||
+		fail "no kernel message landed inside the output's lines: the test proves nothing" || return 1
+	expect_eq "output (50000 lines)" "$(md5sum <<<"$out")" "$(seq 1 50000 | md5sum)"
+}
+
 t_exec_timeout() {
 	local out rc start
 	start=$(date +%s)

@@ -391,6 +391,12 @@ static long do_start(const struct orthros_boot_start __user *uarg)
 			goto unlock;
 		}
 		stop_ap(last.started_apic);
+		/*
+		 * Say so before the image is placed (which takes longer than
+		 * the heartbeat's threshold): a replaced OS did not fail.
+		 */
+		if (orthros_shm)
+			orthros_shm_set_state(last.started_ordinal, ORTHROS_OS_STOPPED);
 	}
 	quiesce_devices(&s);
 
