@@ -350,6 +350,9 @@ static void print_failover_json(void)
 	       (unsigned long long)m->pages, (unsigned long long)m->bytes,
 	       (unsigned long long)m->skipped);
 	json_str(m->first_skip);
+	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu",
+	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
+	       (unsigned long long)m->sync_us);
 	printf("},\"error\":");
 	json_str(fo.error);
 	printf("}");
@@ -376,6 +379,10 @@ static void print_failover_text(void)
 		       (unsigned long long)fo.migrate.resized, (unsigned long long)fo.migrate.pages,
 		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.skipped,
 		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
+	if (fo.migrate.files)
+		printf("  migration time: %.3f ms copying from the dead memory, %.3f ms writing, %.3f ms in fsync\n",
+		       fo.migrate.read_us / 1000.0, fo.migrate.write_us / 1000.0,
+		       fo.migrate.sync_us / 1000.0);
 }
 
 /* orthros failover mark begin|end NAME | done | migrate PATH | register PATH */

@@ -349,6 +349,9 @@ struct orthros_migrate_stats {
 	__u64 bytes;
 	__u64 skipped;			/* objects skipped: corrupt or unusable */
 	char first_skip[160];		/* what the first one was, and why */
+	__u64 read_us;			/* copying out of the dead memory */
+	__u64 write_us;			/* writing through this OS's file system */
+	__u64 sync_us;			/* fsync of the files written */
 };
 
 struct orthros_failover_status {
