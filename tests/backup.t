@@ -127,6 +127,24 @@ PY
 	qvm down --timeout 30
 }
 
+# orthros-boot --replace stops the running backup itself: the active must not
+# report that as a failure, and the loader turns off bus mastering on the new
+# OS's devices (the old backup's console DMA) before it places the image.
+t_replace_is_not_a_failure() {
+	local old
+	active_sees_alive() { vm exec active 'orthros status --json' | grep -q '"peer":{[^}]*"state":"alive"'; }
+	wait_for 30 "the active to see its backup alive" active_sees_alive || return 1
+	old=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || return 1
+	vm exec active 'orthros-boot --start-only --replace' >/dev/null || fail "orthros-boot failed" || return 1
+	wait_for 60 "the new backup's shell" \
+		sh -c "id=\$('$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'cat /proc/sys/kernel/random/boot_id') && [ \"\$id\" != '$old' ]" || return 1
+	wait_for 30 "the active to see the new backup alive" active_sees_alive || return 1
+	vm exec active 'dmesg' | grep -F "bus mastering off until OS 2 resets it" ||
+		fail "the loader did not stop the new OS's devices' DMA" || return 1
+	! vm exec active 'dmesg' | grep -F "backup OS 2 failed" ||
+		fail "the active reported the backup it replaced as failed"
+}
+
 t_restart_20_times() {
 	local i id old how mark n active_id
 	# the active's workload: CPU, memory and disk, checking its own results
