@@ -191,20 +191,30 @@ struct orthros_shm_failure {
 	__u32 checksum;
 };
 
-/* A protected process: filled by orthros-protect (issue 6). */
+/*
+ * A protected process: written by the owner's kernel for orthros-protect
+ * (/dev/orthros-protect), read by the OS that takes over from it.  The
+ * process is named by its PID and its start time, so that a PID reused by
+ * another process after the protected one exited never matches.
+ */
 struct orthros_shm_reg_entry {
 	__u32 seq;
 	__u32 pid;			/* 0: free */
 	__u32 owner_ordinal;
-	__u32 flags;
+	__u32 flags;			/* ORTHROS_REG_* */
 	char comm[16];
 	__u64 task_phys;		/* its task_struct, in the owner's memory */
 	__u64 mm_phys;
 	__u64 added_tsc;
-	__u8 reserved[192];
+	__u64 start_time;		/* task->start_time (ns of the owner's CLOCK_MONOTONIC) */
+	__u32 uid;			/* who registered it (real uid of the caller) */
+	__u32 generation;		/* OS ordinal that last restored it (0: never) */
+	__u64 rss_bytes;		/* resident memory when registered */
+	__u8 reserved[168];
 	__u32 pad;
 	__u32 checksum;
 };
+#define ORTHROS_REG_TREE	0x1	/* and its descendants, also those forked later */
 
 /*
  * Kernel facts: written by each OS at boot (and when it registers its data
@@ -354,6 +364,26 @@ struct orthros_migrate_stats {
 	__u64 sync_us;			/* fsync of the files written */
 };
 
+/* What became of one registered process (the failover script reports it). */
+#define ORTHROS_MAX_RESCUED	16
+enum orthros_rescue_outcome {
+	ORTHROS_RESCUE_NONE = 0,
+	ORTHROS_RESCUE_RESTORED,
+	ORTHROS_RESCUE_SKIPPED,
+};
+struct orthros_rescued {
+	__u32 pid;
+	__u32 outcome;			/* enum orthros_rescue_outcome */
+	__u32 nr_procs;			/* processes of its tree */
+	__u32 nr_threads;
+	__u64 extract_us;		/* the kernel's walk of the dead memory */
+	__u64 images_us;		/* writing the CRIU images (with the page copies) */
+	__u64 restore_us;		/* criu restore */
+	__u64 running_us;		/* running again, from the failure's reference time */
+	__u64 bytes;			/* memory carried */
+	char why[160];			/* skipped: why; restored: what was left out */
+};
+
 struct orthros_failover_status {
 	__u32 state;			/* enum orthros_failover_state */
 	__u32 nr_phases;
@@ -363,6 +393,9 @@ struct orthros_failover_status {
 	struct orthros_failover_phase phases[ORTHROS_MAX_PHASES];
 	char error[160];
 	struct orthros_migrate_stats migrate;
+	__u32 rescue_off;		/* process rescue was switched off */
+	__u32 nr_rescued;
+	struct orthros_rescued rescued[ORTHROS_MAX_RESCUED];
 };
 
 struct orthros_failover_mark {
@@ -381,5 +414,24 @@ struct orthros_migrate_req {
 #define ORTHROS_FAILOVER_MARK	_IOW(0xb8, 5, struct orthros_failover_mark)
 #define ORTHROS_FAILOVER_MIGRATE _IOW(0xb8, 6, struct orthros_migrate_req)
 #define ORTHROS_MIGRATE_REGISTER _IOW(0xb8, 7, struct orthros_migrate_req)
+#define ORTHROS_FAILOVER_RESCUED _IOW(0xb8, 10, struct orthros_rescued)
+
+/*
+ * /dev/orthros-protect: register processes for rescue (orthros-protect).
+ * ADD checks the process (it exists, is a user process, not PID 1, not a
+ * zombie, the caller may ptrace it) and that a backup watches this OS
+ * (unless ORTHROS_PROTECT_FORCE); REMOVE drops it.  On error, why says why.
+ */
+#define ORTHROS_PROTECT_DEVICE	"/dev/orthros-protect"
+struct orthros_protect_req {
+	__u32 pid;
+	__u32 flags;			/* ORTHROS_REG_TREE, ORTHROS_PROTECT_FORCE */
+	__u32 slot;			/* out: the registry slot */
+	__u32 pad;
+	char why[160];			/* out: the reason of a refusal */
+};
+#define ORTHROS_PROTECT_FORCE	0x100	/* register with no backup watching */
+#define ORTHROS_PROTECT_ADD	_IOWR(0xb8, 8, struct orthros_protect_req)
+#define ORTHROS_PROTECT_REMOVE	_IOWR(0xb8, 9, struct orthros_protect_req)
 
 #endif
