@@ -264,6 +264,17 @@ void orthros_failure_declared(const struct orthros_shm_failure *f)
 	schedule_work(&takeover_work);
 }
 
+u32 orthros_failover_source(void)
+{
+	u32 dead = 0;
+
+	mutex_lock(&fo_lock);
+	if (fo.state == ORTHROS_FO_RUNNING || fo.state == ORTHROS_FO_DONE)
+		dead = fo.failed_ordinal;
+	mutex_unlock(&fo_lock);
+	return dead;
+}
+
 /* --- /dev/orthros-failover -------------------------------------------------- */
 
 static long do_mark(const struct orthros_failover_mark __user *uarg)

@@ -44,6 +44,7 @@
 #include <linux/xarray.h>
 
 #include "../shmem/orthros_shm.h"
+#include "dead.h"
 #include "orthros_migrate.h"
 
 #define MAX_INODES	(1U << 20)
@@ -52,9 +53,7 @@
 #define RUN_BYTES	(256 * 1024)	/* contiguous dirty pages written at once */
 
 struct dead {
-	struct orthros_shm_facts facts;
-	struct orthros_shm_os os;
-	void *map[ORTHROS_SHM_MAX_RANGES];
+	struct orthros_dead dm;
 	struct orthros_migrate_stats *st;
 	char *run;			/* RUN_BYTES: a run of pages copied out */
 	u64 read_ns, write_ns, sync_ns;	/* where the time goes */
@@ -73,49 +72,9 @@ static void skip(struct dead *d, const char *fmt, ...)
 	pr_warn("skipped: %s\n", buf);
 }
 
-/* The dead OS's memory at phys, len bytes, or NULL if it is not all its RAM. */
-static void *dead_phys(struct dead *d, u64 phys, size_t len)
-{
-	u32 i;
-
-	for (i = 0; i < d->os.nr_ranges; i++) {
-		const struct orthros_shm_range *r = &d->os.ranges[i];
-
-		if (d->map[i] && phys >= r->start && phys < r->end && len <= r->end - phys)
-			return d->map[i] + (phys - r->start);
-	}
-	return NULL;
-}
-
-/* A copy of len bytes at the dead kernel's virtual address va. */
 static int dead_read(struct dead *d, u64 va, void *buf, size_t len)
 {
-	const struct orthros_shm_facts *f = &d->facts;
-	u64 phys;
-	void *p;
-
-	if (va >= f->page_offset_base && va - f->page_offset_base < (1ULL << 46))
-		phys = va - f->page_offset_base;
-	else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G)
-		phys = va - f->start_kernel_map + f->phys_base;
-	else
-		return -EFAULT;
-	p = dead_phys(d, phys, len);
-	if (!p)
-		return -EFAULT;
-	memcpy(buf, p, len);
-	return 0;
-}
-
-/* The physical address of the page a dead struct page pointer names. */
-static int dead_page_phys(struct dead *d, u64 page_va, u64 *phys)
-{
-	u64 off = page_va - d->facts.vmemmap_base;
-
-	if (page_va < d->facts.vmemmap_base || off % d->facts.sizeof_page)
-		return -EFAULT;
-	*phys = off / d->facts.sizeof_page * PAGE_SIZE;
-	return dead_phys(d, *phys, PAGE_SIZE) ? 0 : -EFAULT;
+	return orthros_dead_read(&d->dm, va, buf, len);
 }
 
 /* "/a/b/c" of a dead dentry, below its file system's root. */
@@ -228,7 +187,7 @@ static void copy_dead_page(struct file_job *j, unsigned long index, u64 entry)
 		return;
 	if (j->size - pos < PAGE_SIZE)
 		n = j->size - pos;
-	if (dead_page_phys(j->d, entry, &phys)) {
+	if (orthros_dead_page_phys(&j->d->dm, entry, &phys)) {
 		j->err = -EFAULT;
 		return;
 	}
@@ -239,7 +198,7 @@ static void copy_dead_page(struct file_job *j, unsigned long index, u64 entry)
 	if (!j->run_len)
 		j->run_pos = pos;
 	t0 = ktime_get_ns();
-	memcpy(j->d->run + j->run_len, dead_phys(j->d, phys, PAGE_SIZE), n);
+	memcpy(j->d->run + j->run_len, orthros_dead_phys(&j->d->dm, phys, PAGE_SIZE), n);
 	j->d->read_ns += ktime_get_ns() - t0;
 	j->run_len += n;
 	j->run_pages++;
@@ -388,34 +347,22 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
 	struct dead *d;
 	struct path here;
 	u64 sb_va, head, next, power = 1, lam = 0, tortoise;
-	u32 i, n;
+	u32 n;
 	int err;
 
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
 	d->st = st;
-	err = -ENOENT;
-	if (!orthros_shm_read_facts(ordinal, &d->facts) || !orthros_shm_read_os(ordinal, &d->os)) {
-		pr_err("OS %u left no kernel facts or OS record that check\n", ordinal);
+	err = orthros_dead_open(&d->dm, ordinal);
+	if (err)
 		goto out;
-	}
-	err = -EPROTO;
-	if (d->facts.banner_crc != (crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U) ||
-	    d->facts.sizeof_page != sizeof(struct page) ||
-	    d->facts.sizeof_inode != sizeof(struct inode) || d->facts.page_size != PAGE_SIZE) {
-		pr_err("OS %u runs another kernel build: its structures cannot be read\n", ordinal);
-		goto out;
-	}
 	err = -ENOENT;
-	sb_va = d->facts.data_sb;
+	sb_va = d->dm.facts.data_sb;
 	if (!sb_va) {
 		pr_err("OS %u registered no file system\n", ordinal);
 		goto out;
 	}
-	for (i = 0; i < d->os.nr_ranges; i++)
-		d->map[i] = memremap(d->os.ranges[i].start,
-				     d->os.ranges[i].end - d->os.ranges[i].start, MEMREMAP_WB);
 	err = -ENOMEM;
 	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
 	in = kmalloc(sizeof(*in), GFP_KERNEL);
@@ -437,7 +384,7 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
 	path_put(&here);
 
 	pr_info("migrating OS %u's dirty page cache of %s into %s\n", ordinal,
-		d->facts.data_path, mnt);
+		d->dm.facts.data_path, mnt);
 	head = sb_va + offsetof(struct super_block, s_inodes);
 	next = (u64)sb->s_inodes.next;
 	tortoise = next;
@@ -474,9 +421,7 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
 	pr_info("%llu inodes looked at, %llu files written (%llu created, %llu resized), %llu pages, %llu bytes, %llu skipped\n",
 		st->inodes, st->files, st->created, st->resized, st->pages, st->bytes, st->skipped);
 out:
-	for (i = 0; i < ORTHROS_SHM_MAX_RANGES; i++)
-		if (d->map[i])
-			memunmap(d->map[i]);
+	orthros_dead_close(&d->dm);
 	kvfree(d->run);
 	kfree(sb);
 	kfree(in);

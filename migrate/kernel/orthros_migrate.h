@@ -12,4 +12,10 @@
  */
 int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *st);
 
+/*
+ * failover/ provides: the OS being taken over (its ordinal) once a failover
+ * runs or is done here, 0 otherwise.
+ */
+u32 orthros_failover_source(void);
+
 #endif

@@ -38,6 +38,7 @@ static inline struct orthros_shm_facts *orthros_shm_facts_slot(u32 ordinal)
 
 /* This kernel's facts; the file system another OS takes over from it. */
 void orthros_shm_write_facts(void);
+void orthros_shm_fill_facts(struct orthros_shm_facts *f);
 void orthros_shm_register_data(u64 sb, u32 dev, const char *path);
 bool orthros_shm_read_facts(u32 ordinal, struct orthros_shm_facts *f);
 

@@ -237,7 +237,10 @@ struct orthros_shm_facts {
 	__u32 data_dev;			/* that file system's device (dev_t) */
 	__u32 pad;
 	char data_path[64];		/* where it was mounted */
-	__u8 reserved[360];
+	__u64 clock_tsc;		/* the TSC when these were read: */
+	__u64 mono_ns;			/*   its CLOCK_MONOTONIC */
+	__u64 boot_ns;			/*   its CLOCK_BOOTTIME */
+	__u8 reserved[336];
 	__u32 pad2;
 	__u32 checksum;
 };

@@ -275,17 +275,11 @@ void orthros_shm_register_data(u64 sb, u32 dev, const char *path)
 	orthros_shm_write_facts();
 }
 
-void orthros_shm_write_facts(void)
+/* This kernel's facts (all but seq and checksum). */
+void orthros_shm_fill_facts(struct orthros_shm_facts *f)
 {
-	struct orthros_shm_facts *f;
 	unsigned long flags;
-	char why[128];
 
-	if (orthros_shm_check(why, sizeof(why)))
-		return;
-	f = orthros_shm_facts_slot(orthros_ordinal());
-	raw_spin_lock_irqsave(&shm_lock, flags);
-	orthros_rec_begin(f);
 	f->ordinal = orthros_ordinal();
 	f->banner_crc = crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U;
 	f->page_size = PAGE_SIZE;
@@ -299,6 +293,27 @@ void orthros_shm_write_facts(void)
 	f->data_sb = data_fs.sb;
 	f->data_dev = data_fs.dev;
 	memcpy(f->data_path, data_fs.path, sizeof(f->data_path));
+	/* its clocks against the machine's TSC, read together */
+	local_irq_save(flags);
+	f->clock_tsc = orthros_tsc();
+	f->mono_ns = ktime_get_ns();
+	f->boot_ns = ktime_get_boottime_ns();
+	local_irq_restore(flags);
+}
+
+void orthros_shm_write_facts(void)
+{
+	struct orthros_shm_facts *f, n = { };
+	unsigned long flags;
+	char why[128];
+
+	if (orthros_shm_check(why, sizeof(why)))
+		return;
+	orthros_shm_fill_facts(&n);
+	f = orthros_shm_facts_slot(orthros_ordinal());
+	raw_spin_lock_irqsave(&shm_lock, flags);
+	orthros_rec_begin(f);
+	memcpy((u32 *)f + 1, (u32 *)&n + 1, sizeof(n) - 8);
 	orthros_rec_end(f, sizeof(*f));
 	raw_spin_unlock_irqrestore(&shm_lock, flags);
 }

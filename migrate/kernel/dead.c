@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Reading another kernel's memory (see dead.h). */
+#define pr_fmt(fmt) "orthros-dead: " fmt
+
+#include <linux/crc32.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/printk.h>
+#include <linux/sizes.h>
+#include <linux/string.h>
+#include <linux/orthros.h>
+#include <linux/utsname.h>
+
+#include "../shmem/orthros_shm.h"
+#include "dead.h"
+
+int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
+{
+	u32 self = orthros_ordinal(), i;
+
+	memset(d, 0, sizeof(*d));
+	d->self = !ordinal;
+	if (d->self) {
+		orthros_shm_fill_facts(&d->facts);
+		if (!orthros_shm_read_os(self, &d->os)) {
+			pr_err("this OS has no OS record that checks\n");
+			return -ENOENT;
+		}
+	} else if (!orthros_shm_read_facts(ordinal, &d->facts) ||
+		   !orthros_shm_read_os(ordinal, &d->os)) {
+		pr_err("OS %u left no kernel facts or OS record that check\n", ordinal);
+		return -ENOENT;
+	}
+	if (d->facts.banner_crc != (crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U) ||
+	    d->facts.sizeof_page != sizeof(struct page) ||
+	    d->facts.sizeof_inode != sizeof(struct inode) || d->facts.page_size != PAGE_SIZE) {
+		pr_err("OS %u runs another kernel build: its structures cannot be read\n", ordinal);
+		return -EPROTO;
+	}
+	for (i = 0; i < d->os.nr_ranges; i++) {
+		const struct orthros_shm_range *r = &d->os.ranges[i];
+
+		if (r->end <= r->start || r->start % PAGE_SIZE || r->end % PAGE_SIZE)
+			continue;
+		d->map[i] = memremap(r->start, r->end - r->start, MEMREMAP_WB);
+	}
+	return 0;
+}
+
+void orthros_dead_close(struct orthros_dead *d)
+{
+	u32 i;
+
+	for (i = 0; i < ORTHROS_SHM_MAX_RANGES; i++)
+		if (d->map[i])
+			memunmap(d->map[i]);
+	memset(d->map, 0, sizeof(d->map));
+}
+
+void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
+{
+	u32 i;
+
+	for (i = 0; i < d->os.nr_ranges; i++) {
+		const struct orthros_shm_range *r = &d->os.ranges[i];
+
+		if (d->map[i] && phys >= r->start && phys < r->end && len <= r->end - phys)
+			return d->map[i] + (phys - r->start);
+	}
+	return NULL;
+}
+
+int orthros_dead_va_phys(struct orthros_dead *d, u64 va, size_t len, u64 *phys)
+{
+	const struct orthros_shm_facts *f = &d->facts;
+
+	if (va >= f->page_offset_base && va - f->page_offset_base < (1ULL << 46))
+		*phys = va - f->page_offset_base;
+	else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G)
+		*phys = va - f->start_kernel_map + f->phys_base;
+	else
+		return -EFAULT;
+	return orthros_dead_phys(d, *phys, len) ? 0 : -EFAULT;
+}
+
+int orthros_dead_read(struct orthros_dead *d, u64 va, void *buf, size_t len)
+{
+	u64 phys;
+
+	if (orthros_dead_va_phys(d, va, len, &phys))
+		return -EFAULT;
+	memcpy(buf, orthros_dead_phys(d, phys, len), len);
+	return 0;
+}
+
+int orthros_dead_page_phys(struct orthros_dead *d, u64 page_va, u64 *phys)
+{
+	u64 off = page_va - d->facts.vmemmap_base;
+
+	if (page_va < d->facts.vmemmap_base || off % d->facts.sizeof_page)
+		return -EFAULT;
+	*phys = off / d->facts.sizeof_page * PAGE_SIZE;
+	return orthros_dead_phys(d, *phys, PAGE_SIZE) ? 0 : -EFAULT;
+}
