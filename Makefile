@@ -11,8 +11,8 @@ CFLAGS := -O2 -g -Wall -Wextra -std=gnu11
 T ?=
 
 # C tools: each lives in tools/ or in its component folder; all link the profile parser.
-TOOLS := orthros orthros-profile orthros-boot
-TOOL_DIRS := tools bootloader workloads
+TOOLS := orthros orthros-profile orthros-boot orthros-protect
+TOOL_DIRS := tools bootloader workloads migrate
 TOOL_LIBS := tools/profile.c tools/shmlib.c tools/peer.c
 TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
 	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the guests' initramfs: busybox-static, the Orthros tools, the machine
-# profile, guest/ (init scripts) and, in /boot, the kernel and the initramfs a
-# backup boots with (the same tree without that nested initramfs).
+# profile, guest/ (init scripts), Debian's criu with the libraries it links
+# (process rescue) and, in /boot, the kernel and the initramfs a backup boots
+# with (the same tree without that nested initramfs).
 # Usage: build-initramfs.sh OUT BZIMAGE TOOL...
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,26 @@ ln -sf /bin/busybox "$root/init"
 cp -a "$top/guest/." "$root/"
 cp "$top/machine.conf" "$root/etc/orthros/machine.conf"
 for t in "$@"; do cp "$t" "$root/bin/"; done
+
+# ship_dynamic BINARY...: copy dynamically linked host programs into the tree at
+# their own paths, with every library ldd names and the dynamic loader, each at
+# the path the binary asks for (symlinks resolved; a path shared by two binaries
+# is copied once).
+ship_dynamic() {
+	local bin f libs
+	for bin in "$@"; do
+		[ -x "$bin" ] || { echo "initramfs: error: $bin is missing (make deps)" >&2; exit 1; }
+		libs=$(ldd "$bin" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }') ||
+			{ echo "initramfs: error: ldd $bin failed" >&2; exit 1; }
+		for f in "$bin" $libs; do
+			[ -e "$root$f" ] && continue
+			mkdir -p "$root${f%/*}"
+			cp -L "$f" "$root$f"
+		done
+	done
+}
+# criu: restores the rescued processes (and dumps them, the tests' oracle)
+ship_dynamic /usr/sbin/criu
 mkdir -p "$root/boot"
 cp "$kernel" "$root/boot/bzImage"
 pack() { (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n; }

@@ -11,6 +11,7 @@ pkgs=(
 	busybox-static		# the guests' user space
 	e2fsprogs		# mkfs.ext3 -d, fsck.ext3
 	curl			# host-side client of the guest's service
+	criu python3-protobuf	# process rescue: criu is shipped into the guests; crit reads its images
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -246,6 +246,29 @@ static void print_shm_json(void)
 	shm_unmap(&m);
 }
 
+/* The registry of protected processes, when the shared memory checks. */
+static void print_protected(int json)
+{
+	struct shm_map m;
+	char err[256];
+
+	if (shm_map(&m, 0, err, sizeof(err)))
+		return;
+	if (shm_check(&m, err, sizeof(err))) {
+		shm_unmap(&m);
+		return;
+	}
+	if (json) {
+		printf(",\"protected\":");
+		shm_reg_print(stdout, &m, 1);
+	} else {
+		printf("protected processes:\n");
+		if (!shm_reg_print(stdout, &m, 0))
+			printf("  none\n");
+	}
+	shm_unmap(&m);
+}
+
 static void print_hb_json(const struct peer *pr)
 {
 	const struct orthros_hb_status *h = &pr->hb;
@@ -533,6 +556,7 @@ static int status(const struct orth_profile *p, int json)
 		print_hb_json(&pr);
 		print_failover_json();
 		print_shm_json();
+		print_protected(1);
 		printf("}\n");
 		return 0;
 	}
@@ -559,6 +583,7 @@ static int status(const struct orth_profile *p, int json)
 	printf("\n");
 	print_hb_text(&pr);
 	print_failover_text();
+	print_protected(0);
 	return 0;
 }
 

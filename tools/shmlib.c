@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -139,4 +140,140 @@ int chan_send(int fd, uint32_t port, uint32_t flags, const void *data, size_t le
 		len -= n;
 	} while (len);
 	return 0;
+}
+
+/* --- the registry of protected processes ------------------------------------ */
+
+int shm_reg_read(const struct shm_map *m, unsigned int slot, struct orthros_shm_reg_entry *e)
+{
+	const void *src = (const char *)m->base + ORTHROS_SHM_REG_OFF + slot * sizeof(*e);
+	static const struct orthros_shm_reg_entry zero;
+
+	if (!shm_rec_read(e, src, sizeof(*e)))
+		return e->pid ? 1 : 0;
+	memcpy(e, src, sizeof(*e));
+	return memcmp(e, &zero, sizeof(*e)) ? -1 : 0;	/* never written: free */
+}
+
+static unsigned int self_ordinal(void)
+{
+	unsigned int n = 0;
+	FILE *f = fopen("/sys/kernel/orthros/ordinal", "r");
+
+	if (f) {
+		if (fscanf(f, "%u", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Its start time in clock ticks after boot (/proc/PID/stat field 22), or -1. */
+static long long proc_start_ticks(unsigned int pid)
+{
+	char path[64], buf[1024], *p;
+	long long ticks = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')'))) {
+		/* after the name: field 3 (state) ... field 22 (starttime) */
+		for (int field = 2; p && field < 22; field++)
+			p = strchr(p + 1, ' ');
+		if (p)
+			ticks = strtoll(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return ticks;
+}
+
+const char *shm_reg_state(const struct orthros_shm_reg_entry *e)
+{
+	long long ticks, want;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (e->owner_ordinal != self_ordinal())
+		return "other-os";
+	ticks = proc_start_ticks(e->pid);
+	want = (long long)(e->start_time / (1000000000ULL / (unsigned long long)(hz > 0 ? hz : 100)));
+	return ticks >= 0 && ticks - want <= 1 && want - ticks <= 1 ? "running" : "exited";
+}
+
+static void json_string(FILE *f, const char *s, size_t max)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+int shm_reg_print(FILE *f, const struct shm_map *m, int json)
+{
+	struct orthros_shm_reg_entry e;
+	int n = 0;
+
+	if (json)
+		fputc('[', f);
+	for (unsigned int i = 0; i < ORTHROS_SHM_REG_SLOTS; i++) {
+		int r = shm_reg_read(m, i, &e);
+
+		if (!r)
+			continue;
+		if (json) {
+			fprintf(f, "%s{\"slot\":%u", n ? "," : "", i);
+			if (r < 0) {
+				fprintf(f, ",\"state\":\"corrupt\"}");
+			} else {
+				fprintf(f, ",\"pid\":%u,\"comm\":", e.pid);
+				json_string(f, e.comm, sizeof(e.comm));
+				fprintf(f, ",\"owner\":%u,\"tree\":%s,\"forced\":%s,\"uid\":%u,"
+					"\"rss_bytes\":%llu,\"added_us\":%.0f,\"start_time_ns\":%llu,"
+					"\"generation\":%u,\"state\":\"%s\"}", e.owner_ordinal,
+					e.flags & ORTHROS_REG_TREE ? "true" : "false",
+					e.flags & ORTHROS_PROTECT_FORCE ? "true" : "false", e.uid,
+					(unsigned long long)e.rss_bytes, shm_tsc_us(m, e.added_tsc),
+					(unsigned long long)e.start_time, e.generation, shm_reg_state(&e));
+			}
+		} else if (r < 0) {
+			fprintf(f, "  slot %2u: entry does not check (corrupt)\n", i);
+		} else {
+			fprintf(f, "  slot %2u: PID %-7u %-16.16s OS %u, uid %u, %llu KiB%s%s, %s\n", i,
+				e.pid, e.comm, e.owner_ordinal, e.uid,
+				(unsigned long long)e.rss_bytes >> 10,
+				e.flags & ORTHROS_REG_TREE ? ", with its descendants" : "",
+				e.flags & ORTHROS_PROTECT_FORCE ? ", forced" : "", shm_reg_state(&e));
+		}
+		n++;
+	}
+	if (json)
+		fputc(']', f);
+	return n;
+}
+
+uint64_t shm_rescue_capacity(const struct shm_map *m, unsigned int *backup)
+{
+	struct orthros_shm_roles roles;
+	struct orthros_shm_facts facts;
+
+	*backup = 0;
+	if (shm_rec_read(&roles, (const char *)m->base + ORTHROS_SHM_ROLES_OFF, sizeof(roles)) ||
+	    !roles.backup)
+		return 0;
+	*backup = roles.backup;
+	if (shm_rec_read(&facts, (const char *)m->base + ORTHROS_SHM_FACTS_OFF +
+			 (roles.backup % ORTHROS_SHM_OS_SLOTS) * ORTHROS_SHM_FACTS_SIZE, sizeof(facts)) ||
+	    facts.ordinal != roles.backup)
+		return 0;
+	return facts.rescue_capacity;
 }

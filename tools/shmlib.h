@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "orthros_shm_abi.h"
 
 struct shm_map {
@@ -26,6 +27,20 @@ int shm_check(const struct shm_map *m, char *why, size_t len);
 /* A consistent copy of a record (seq first, checksum last) whose crc matches. */
 int shm_rec_read(void *dst, const void *src, size_t size);
 double shm_tsc_us(const struct shm_map *m, uint64_t tsc);
+
+/*
+ * The registry of protected processes.  shm_reg_read: 1 an entry, 0 a free
+ * slot, -1 an entry that does not check.  shm_reg_state: "running" (this
+ * OS's, its process alive: same PID and start time), "exited", or "other-os"
+ * (another OS's: this one cannot tell).  shm_reg_print: the entries, as a
+ * JSON array or as text lines; returns how many.  shm_rescue_capacity: what
+ * the backup watching the active published it can take over (0: not known),
+ * and that backup's ordinal.
+ */
+int shm_reg_read(const struct shm_map *m, unsigned int slot, struct orthros_shm_reg_entry *e);
+const char *shm_reg_state(const struct orthros_shm_reg_entry *e);
+int shm_reg_print(FILE *f, const struct shm_map *m, int json);
+uint64_t shm_rescue_capacity(const struct shm_map *m, unsigned int *backup);
 
 /* The channel: bind a port (0: any) and return the fd, or -1 with errno. */
 int chan_open(uint32_t *port);

@@ -41,6 +41,8 @@ void orthros_shm_write_facts(void);
 void orthros_shm_fill_facts(struct orthros_shm_facts *f);
 void orthros_shm_register_data(u64 sb, u32 dev, const char *path);
 bool orthros_shm_read_facts(u32 ordinal, struct orthros_shm_facts *f);
+/* What this OS can take over of another's registered processes (facts). */
+void orthros_shm_set_rescue_capacity(u64 bytes);
 
 /* The machine's clock: the TSC, shared by every OS on the machine. */
 u64 orthros_tsc(void);

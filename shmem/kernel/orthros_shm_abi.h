@@ -240,7 +240,10 @@ struct orthros_shm_facts {
 	__u64 clock_tsc;		/* the TSC when these were read: */
 	__u64 mono_ns;			/*   its CLOCK_MONOTONIC */
 	__u64 boot_ns;			/*   its CLOCK_BOOTTIME */
-	__u8 reserved[336];
+	__u64 rescue_capacity;		/* bytes of registered processes this OS can take
+					 * over: its MemAvailable less a reserve, refreshed
+					 * while it runs; 0: not known yet, 1: none */
+	__u8 reserved[328];
 	__u32 pad2;
 	__u32 checksum;
 };
@@ -423,7 +426,9 @@ struct orthros_migrate_req {
  * /dev/orthros-protect: register processes for rescue (orthros-protect).
  * ADD checks the process (it exists, is a user process, not PID 1, not a
  * zombie, the caller may ptrace it) and that a backup watches this OS
- * (unless ORTHROS_PROTECT_FORCE); REMOVE drops it.  On error, why says why.
+ * (unless ORTHROS_PROTECT_FORCE); REMOVE drops it (only the uid that
+ * registered it, or root).  Both first prune this OS's entries whose process
+ * has exited; REMOVE of PID 0 only prunes.  On error, why says why.
  */
 #define ORTHROS_PROTECT_DEVICE	"/dev/orthros-protect"
 struct orthros_protect_req {

@@ -266,6 +266,13 @@ static struct {
 	u32 dev;
 	char path[64];
 } data_fs;
+static u64 rescue_capacity;
+
+void orthros_shm_set_rescue_capacity(u64 bytes)
+{
+	rescue_capacity = bytes;
+	orthros_shm_write_facts();
+}
 
 void orthros_shm_register_data(u64 sb, u32 dev, const char *path)
 {
@@ -293,6 +300,7 @@ void orthros_shm_fill_facts(struct orthros_shm_facts *f)
 	f->data_sb = data_fs.sb;
 	f->data_dev = data_fs.dev;
 	memcpy(f->data_path, data_fs.path, sizeof(f->data_path));
+	f->rescue_capacity = rescue_capacity;
 	/* its clocks against the machine's TSC, read together */
 	local_irq_save(flags);
 	f->clock_tsc = orthros_tsc();
@@ -518,6 +526,7 @@ static int __init orthros_shm_init(void)
 {
 	char why[128];
 
+	BUILD_BUG_ON(sizeof(struct orthros_shm_facts) != ORTHROS_SHM_FACTS_SIZE);
 	if (orthros_role() == ORTHROS_ROLE_NONE)
 		return 0;
 	x86_platform_ipi_callback = orthros_ipi;
