@@ -982,11 +982,16 @@ static void write_mm(int dir, struct rproc *p)
 	pb_varint(&mm, 10, pr->env_start);
 	pb_varint(&mm, 11, pr->env_end);
 	pb_varint(&mm, 12, reg_file(pr->exe, O_PATH, 0, 0, 0, 0));
+	if (auxv > ORTHROS_RX_AUXV)
+		auxv = ORTHROS_RX_AUXV;
 	if (auxv > AUXV_MAX) {
+		/* keep the first pairs and the AT_NULL pair that ends them */
 		warn("pid %u: auxv of %u words cut to criu's %u", pr->pid, auxv, AUXV_MAX);
-		auxv = AUXV_MAX;
+		pb_u64s(&mm, 13, (const uint64_t *)pr->auxv, AUXV_MAX - 2);
+		pb_u64s(&mm, 13, (const uint64_t[2]){ 0, 0 }, 2);
+	} else {
+		pb_u64s(&mm, 13, (const uint64_t *)pr->auxv, auxv);
 	}
-	pb_u64s(&mm, 13, (const uint64_t *)pr->auxv, auxv);
 	for (uint32_t i = 0; i < p->nr_vma; i++)
 		vma_entry(&mm, &p->vma[i], pr->pid);
 	snprintf(name, sizeof(name), "mm-%u.img", pr->pid);
@@ -1140,8 +1145,8 @@ static void write_images(int dir)
 		write_fds(dir, p);
 
 		/* fs_entry: 1 cwd_id 2 root_id 3 umask */
-		pb_varint(&m, 1, reg_file(pr->cwd, O_PATH, 0, S_IFDIR, 0, 0));
-		pb_varint(&m, 2, reg_file(pr->root, O_PATH, 0, S_IFDIR, 0, 0));
+		pb_varint(&m, 1, reg_file(pr->cwd, O_PATH, 0, 0, 0, 0));
+		pb_varint(&m, 2, reg_file(pr->root, O_PATH, 0, 0, 0, 0));
 		pb_varint(&m, 3, pr->umask);
 		snprintf(name, sizeof(name), "fs-%u.img", pr->pid);
 		put_one(dir, name, FS_MAGIC, &m);
