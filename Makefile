@@ -11,7 +11,7 @@ CFLAGS := -O2 -g -Wall -Wextra -std=gnu11
 T ?=
 
 # C tools: each lives in tools/ or in its component folder; all link the profile parser.
-TOOLS := orthros orthros-profile orthros-boot orthros-protect
+TOOLS := orthros orthros-profile orthros-boot orthros-protect orthros-rescue
 TOOL_DIRS := tools bootloader workloads migrate
 TOOL_LIBS := tools/profile.c tools/shmlib.c tools/peer.c
 TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
@@ -22,6 +22,10 @@ WORKLOADS := orthros-crash orthros-load orthros-writer
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
 vpath %.c $(TOOL_DIRS)
+# orthros-rescue also links its CRIU image writer.
+EXTRA_orthros-rescue := migrate/criu-img.c
+$(B)/host/orthros-rescue $(B)/guest/orthros-rescue: migrate/criu-img.c migrate/criu-img.h \
+	migrate/kernel/orthros_rescue_abi.h
 GUEST_FILES := $(shell find guest -type f)
 
 .PHONY: all deps kernel tools images run test demo bench soak clean distclean help
@@ -40,11 +44,11 @@ kernel: | deps
 
 $(B)/host/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(TOOL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(EXTRA_$*) $(TOOL_LIBS)
 
 $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(TOOL_LIBS) -lpthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(EXTRA_$*) $(TOOL_LIBS) -lpthread
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 
