@@ -23,8 +23,8 @@ HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
 vpath %.c $(TOOL_DIRS)
 # orthros-rescue also links its CRIU image writer.
-EXTRA_orthros-rescue := migrate/criu-img.c
-$(B)/host/orthros-rescue $(B)/guest/orthros-rescue: migrate/criu-img.c migrate/criu-img.h \
+EXTRA_orthros-rescue := migrate/criu-img.c migrate/rescue-run.c
+$(B)/host/orthros-rescue $(B)/guest/orthros-rescue: migrate/criu-img.c migrate/criu-img.h migrate/rescue-run.c migrate/rescue-run.h \
 	migrate/kernel/orthros_rescue_abi.h
 GUEST_FILES := $(shell find guest -type f)
 

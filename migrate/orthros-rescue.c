@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rescue-run.h"
 #include "kernel/orthros_rescue_abi.h"
 #include "criu-img.h"
 
@@ -1469,7 +1470,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: orthros-rescue COMMAND [--help | OPTIONS]\n"
 		"  extract   extract a protected process from the dead OS and write its CRIU images\n"
 		"  write     write the CRIU images for a saved records buffer\n"
-		"  restore   restore a CRIU image set with criu\n");
+		"  restore   restore a CRIU image set with criu\n"
+		"  failover  during a takeover: extract and restore every registered process\n"
+		"  export    copy the rescued processes' image sets into a folder\n");
 }
 
 int main(int argc, char **argv)
@@ -1488,6 +1491,10 @@ int main(int argc, char **argv)
 		return cmd_extract(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restore"))
 		return cmd_restore(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "failover"))
+		return cmd_failover(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "export"))
+		return cmd_export(argc - 1, argv + 1);
 	usage(stderr);
 	return 2;
 }

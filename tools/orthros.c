@@ -376,7 +376,22 @@ static void print_failover_json(void)
 	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu",
 	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
 	       (unsigned long long)m->sync_us);
-	printf("},\"error\":");
+	printf("},\"rescue\":%s,\"processes\":[", fo.rescue_off ? "false" : "true");
+	for (unsigned int i = 0; i < fo.nr_rescued && i < ORTHROS_MAX_RESCUED; i++) {
+		const struct orthros_rescued *r = &fo.rescued[i];
+
+		printf("%s{\"pid\":%u,\"outcome\":\"%s\",\"procs\":%u,\"threads\":%u,"
+		       "\"extract_us\":%llu,\"images_us\":%llu,\"restore_us\":%llu,"
+		       "\"running_us\":%llu,\"bytes\":%llu,\"why\":",
+		       i ? "," : "", r->pid,
+		       r->outcome == ORTHROS_RESCUE_RESTORED ? "restored" : "skipped",
+		       r->nr_procs, r->nr_threads, (unsigned long long)r->extract_us,
+		       (unsigned long long)r->images_us, (unsigned long long)r->restore_us,
+		       (unsigned long long)r->running_us, (unsigned long long)r->bytes);
+		json_str(r->why);
+		printf("}");
+	}
+	printf("],\"error\":");
 	json_str(fo.error);
 	printf("}");
 }
@@ -406,6 +421,20 @@ static void print_failover_text(void)
 		printf("  migration time: %.3f ms copying from the dead memory, %.3f ms writing, %.3f ms in fsync\n",
 		       fo.migrate.read_us / 1000.0, fo.migrate.write_us / 1000.0,
 		       fo.migrate.sync_us / 1000.0);
+	if (fo.rescue_off)
+		printf("  process rescue: off (orthros_rescue=off)\n");
+	for (unsigned int i = 0; i < fo.nr_rescued && i < ORTHROS_MAX_RESCUED; i++) {
+		const struct orthros_rescued *r = &fo.rescued[i];
+
+		printf("  process %u: %s", r->pid,
+		       r->outcome == ORTHROS_RESCUE_RESTORED ? "restored" : "skipped");
+		if (r->outcome == ORTHROS_RESCUE_RESTORED)
+			printf(" (%u processes, %u threads, %llu bytes), running at %.3f ms; extract %.3f ms, images %.3f ms, criu restore %.3f ms",
+			       r->nr_procs, r->nr_threads, (unsigned long long)r->bytes,
+			       r->running_us / 1000.0, r->extract_us / 1000.0, r->images_us / 1000.0,
+			       r->restore_us / 1000.0);
+		printf("%s%s\n", r->why[0] ? ": " : "", r->why);
+	}
 }
 
 /* orthros failover mark begin|end NAME | done | migrate PATH | register PATH */

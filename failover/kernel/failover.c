@@ -45,6 +45,7 @@
 static u16 take_list[MAX_TAKE];		/* bus << 8 | devfn */
 static unsigned int take_count;
 static bool migrate_off;
+static bool rescue_off;
 
 static int __init parse_takeover(char *arg)
 {
@@ -76,6 +77,13 @@ static int __init parse_migrate(char *arg)
 	return 0;
 }
 early_param("orthros_migrate", parse_migrate);
+
+static int __init parse_rescue(char *arg)
+{
+	rescue_off = arg && !strcmp(arg, "off");
+	return 0;
+}
+early_param("orthros_rescue", parse_rescue);
 
 static DEFINE_MUTEX(fo_lock);
 static struct orthros_failover_status fo;
@@ -253,6 +261,7 @@ void orthros_failure_declared(const struct orthros_shm_failure *f)
 	fo.state = ORTHROS_FO_RUNNING;
 	fo.failed_ordinal = f->ordinal;
 	fo.migrate_off = migrate_off;
+	fo.rescue_off = rescue_off;
 	ref_tsc = f->ref_tsc;
 	fo.ref_us = orthros_tsc_to_us(ref_tsc);
 	strscpy(fo.phases[0].name, "detection", sizeof(fo.phases[0].name));
@@ -337,6 +346,29 @@ static long do_migrate(const struct orthros_migrate_req __user *uarg)
 	return err;
 }
 
+/* What became of a registered process: the rescue tool reports it. */
+static long do_rescued(const struct orthros_rescued __user *uarg)
+{
+	struct orthros_rescued r;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	r.why[sizeof(r.why) - 1] = '\0';
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING || fo.nr_rescued >= ORTHROS_MAX_RESCUED) {
+		mutex_unlock(&fo_lock);
+		return fo.state != ORTHROS_FO_RUNNING ? -ESRCH : -ENOSPC;
+	}
+	if (r.outcome == ORTHROS_RESCUE_RESTORED)
+		r.running_us = since_ref_us(orthros_tsc());
+	fo.rescued[fo.nr_rescued++] = r;
+	pr_emerg("process %u %s%s%s\n", r.pid,
+		 r.outcome == ORTHROS_RESCUE_RESTORED ? "restored" : "skipped",
+		 r.why[0] ? ": " : "", r.why);
+	mutex_unlock(&fo_lock);
+	return 0;
+}
+
 static long do_register(const struct orthros_migrate_req __user *uarg)
 {
 	struct orthros_migrate_req r;
@@ -376,6 +408,8 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return capable(CAP_SYS_ADMIN) ? do_migrate(uarg) : -EPERM;
 	case ORTHROS_MIGRATE_REGISTER:
 		return capable(CAP_SYS_ADMIN) ? do_register(uarg) : -EPERM;
+	case ORTHROS_FAILOVER_RESCUED:
+		return capable(CAP_SYS_ADMIN) ? do_rescued(uarg) : -EPERM;
 	}
 	return -ENOTTY;
 }
