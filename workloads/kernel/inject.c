@@ -16,6 +16,9 @@
  *   corrupt PATH damage the page cache of file PATH (its xarray head points
  *                outside this OS's memory), then panic: what the backup's
  *                page-cache migration must survive
+ *   corrupt-task PID  damage process PID's memory map (its VMA tree's root
+ *                points outside this OS's memory), then panic: what the
+ *                process rescue must survive (that process is skipped)
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
@@ -32,6 +35,9 @@
 #include <linux/fs.h>
 #include <linux/orthros.h>
 #include <linux/percpu.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/maple_tree.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
@@ -162,6 +168,26 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		WRITE_ONCE(d_inode(path.dentry)->i_mapping->i_pages.xa_head,
 			   (void *)(PAGE_OFFSET + 0x12));
 		panic("orthros-inject: corrupted the page cache of %s", arg);
+	} else if (!strcmp(cmd, "corrupt-task")) {
+		struct task_struct *t;
+		struct mm_struct *mm;
+		pid_t pid;
+
+		if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+			return -EINVAL;
+		t = find_get_task_by_vpid(pid);
+		if (!t)
+			return -ESRCH;
+		mm = get_task_mm(t);
+		put_task_struct(t);
+		if (!mm)
+			return -EINVAL;
+		orthros_hb_note_fault();
+		local_irq_disable();
+		/* its VMA tree's root: a node in memory that is not this OS's */
+		WRITE_ONCE(mm->mm_mt.ma_root,
+			   (void *)(PAGE_OFFSET + 0x70000000 + (maple_arange_64 << 3) + 2));
+		panic("orthros-inject: corrupted the mm of pid %d", pid);
 	} else if (!strcmp(cmd, "write")) {
 		err = arm(TRAP_WRITE, arg);
 		return err ? err : count;

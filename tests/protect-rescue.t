@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Protected processes I: the four self-checking workloads (files, threads,
+# pipes, FPU) run protected on the active, the active is crashed, and the
+# backup rescues them from the dead memory with criu: the same PIDs run on,
+# report no error and keep making progress.  Controls: with rescue switched
+# off they are gone; a process whose memory map is corrupted is skipped and
+# named while the others are restored.
+. "$(dirname "$0")/lib.sh"
+
+TMPD=$(mktemp -d)
+WL=/data/p
+STATUS="$WL/fc.st $WL/th.st $WL/pi.st $WL/pi.st.child $WL/fp.st"
+
+teardown() {
+	vm kill
+	rm -rf "$TMPD"
+}
+
+status_json() { vm exec "$1" 'orthros status --json'; }
+failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
+backup_alive() { status_json backup | grep -q '"state":"alive"'; }
+
+# pair [APPEND]: a fresh machine (its backup booted with APPEND too)
+pair() {
+	vm kill >/dev/null
+	vm up --timeout 180 || return 1
+	if [ -n "${1:-}" ]; then
+		vm exec active "orthros-boot --replace --append '$1'" >/dev/null || return 1
+		wait_for 60 "the new backup's shell" sh -c "'$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'grep -q \"$1\" /proc/cmdline'" || return 1
+	fi
+	wait_for 30 "the backup to watch its active" backup_alive
+}
+
+# start: the four workloads, each its own session, protected from its first
+# instruction (orthros-protect -- CMD), output and status files on the data disk
+start() {
+	vm exec active "mkdir -p $WL && cd $WL &&
+		(setsid orthros-protect -- orthros-filecheck --dir $WL/fc --status $WL/fc.st </dev/null >$WL/fc.log 2>&1 &) &&
+		(setsid orthros-protect -- orthros-threads --threads 8 --status $WL/th.st </dev/null >$WL/th.log 2>&1 &) &&
+		(setsid orthros-protect --tree -- orthros-pipes --dir $WL --status $WL/pi.st </dev/null >$WL/pi.log 2>&1 &) &&
+		(setsid orthros-protect -- orthros-fpu --pace-us 200 --status $WL/fp.st </dev/null >$WL/fp.log 2>&1 &)" || return 1
+	wait_for 60 "the workloads' status files" vm exec active "cat $STATUS" || return 1
+	vm exec active "cat $STATUS" >"$TMPD/s0" || return 1
+	wait_for 60 "the workloads to make progress" progress_since "$TMPD/s0" active 0 || return 1
+	PIDS=$(python3 -c 'import json,sys; print(" ".join(sorted({str(json.loads(l)["pid"]) for l in open(sys.argv[1]) if l.strip()})))' "$TMPD/s0")
+	echo "figure: protected workloads: pids $PIDS"
+	vm exec active 'orthros-protect --list' | sed 's/^/# /'
+}
+
+pid_of() { # PROG: the pid of that workload's main process, from the status lines
+	python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    if l.strip():
+        s = json.loads(l)
+        if s["prog"] == sys.argv[2] and s.get("role", "main") in ("main", "parent"):
+            print(s["pid"]); break' "$TMPD/s0" "$1"
+}
+
+# progress_since FILE OS SECONDS: every workload in FILE runs on OS with the
+# same pid, 0 errors, more iterations, and its clock advanced SECONDS or more
+progress_since() {
+	vm exec "$2" "cat $STATUS" >"$TMPD/s1" 2>/dev/null || return 1
+	python3 - "$1" "$TMPD/s1" "$3" "$TOP/tests/lib" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[4])
+import wlstatus
+before, after = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+ok, lines = wlstatus.check(before, after)
+if not ok:
+    print("\n".join(lines)); sys.exit(1)
+b = {(s["prog"], s.get("role", "main")): s for s in map(json.loads, filter(str.strip, before.splitlines()))}
+for l in filter(str.strip, after.splitlines()):
+    s = json.loads(l)
+    if s["mono_ns"] - b[(s["prog"], s.get("role", "main"))]["mono_ns"] < float(sys.argv[3]) * 1e9:
+        sys.exit(1)
+PY
+}
+
+crash() { # HOW: crash the active while the workloads run
+	local cmd
+	case $1 in
+	syscall) cmd='orthros-crash syscall' ;;
+	write) cmd="echo 'write $(pid_of orthros-filecheck)' > /sys/kernel/orthros_inject" ;;
+	user) cmd="echo 'user $(pid_of orthros-fpu)' > /sys/kernel/orthros_inject" ;;
+	corrupt) cmd="echo 'corrupt-task $(pid_of orthros-threads)' > /sys/kernel/orthros_inject" ;;
+	esac
+	vm exec active --timeout 40 "$cmd" >/dev/null 2>&1 &
+	CRASH_PID=$!
+	wait_for 120 "the failover to finish" failover_done
+	local rc=$?
+	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
+	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep -i orthros | tail -30'; return 1; }
+	status_json backup >"$TMPD/st.json" || return 1
+	python3 - "$TMPD/st.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["failover"]
+print("figure: timeline: " + ", ".join("%s %.1f+%.1f ms" % (p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in f["phases"]))
+for p in f["processes"]:
+    print("figure: process %d %s: %d procs, %d threads, %d bytes; extract %.1f ms, images %.1f ms, criu restore %.1f ms, running %.1f ms after the failure%s" % (
+        p["pid"], p["outcome"], p["procs"], p["threads"], p["bytes"], p["extract_us"] / 1e3, p["images_us"] / 1e3,
+        p["restore_us"] / 1e3, p["running_us"] / 1e3, (": " + p["why"]) if p["why"] else ""))
+PY
+}
+
+outcomes() { # the processes' outcomes, "PID:outcome" sorted
+	python3 -c 'import json,sys; print(" ".join(sorted("%d:%s" % (p["pid"], p["outcome"]) for p in json.load(open(sys.argv[1]))["failover"]["processes"])))' "$TMPD/st.json"
+}
+
+# survive HOW: the whole story for one way of crashing
+survive() {
+	pair || return 1
+	start || return 1
+	crash "$1" || return 1
+	local o p want=""
+	o=$(outcomes)
+	for p in orthros-filecheck orthros-threads orthros-pipes orthros-fpu; do
+		want="$want $(pid_of $p):restored"
+	done
+	expect_eq "outcomes" "$o" "$(tr ' ' '\n' <<<"$want" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" || return 1
+	for p in $PIDS; do
+		vm exec backup "test -d /proc/$p" || fail "pid $p does not run on the new active" || return 1
+	done
+	# still running with the same PIDs, no error, and working on for 3 s more
+	vm exec backup "cat $STATUS" >"$TMPD/s2" || return 1
+	wait_for 60 "the workloads to work on for 3 s after failover" progress_since "$TMPD/s2" backup 3 ||
+		{ cat "$TMPD/s1"; vm exec backup "tail -n 5 $WL/*.log"; return 1; }
+	python3 "$TOP/tests/lib/wlstatus.py" "@$TMPD/s2" "@$TMPD/s1" | sed 's/^/figure: /'
+}
+
+t_survive_crash_in_syscall() {
+	survive syscall || return 1
+	# the images are CRIU's: Debian's crit reads them (on the host)
+	vm exec backup "orthros-rescue export /tmp/exp >/dev/null && cd /tmp/exp && tar czf - --exclude 'pages-*' . | base64 -w0" |
+		base64 -d | (mkdir -p "$TMPD/img" && tar xzf - -C "$TMPD/img") || fail "cannot fetch the images" || return 1
+	local p d n=0
+	for p in $PIDS; do
+		[ -d "$TMPD/img/$p" ] || continue
+		for d in "$TMPD"/img/$p/*.img; do
+			case $d in *pages-*) continue ;; esac
+			crit decode -i "$d" >/dev/null 2>"$TMPD/crit.err" || { cat "$TMPD/crit.err"; fail "crit decode $(basename "$d") of $p"; return 1; }
+			n=$((n + 1))
+		done
+		crit x "$TMPD/img/$p" ps | sed 's/^/# /'
+	done
+	[ "$n" -gt 0 ] || fail "no images decoded"
+	echo "figure: crit decode read $n images"
+}
+
+t_survive_crash_in_file_write() { survive write; }
+t_survive_crash_in_user_code() { survive user; }
+
+# The control: with process rescue off the same run loses the workloads.
+t_without_rescue_loses_processes() {
+	pair orthros_rescue=off || return 1
+	start || return 1
+	crash syscall || return 1
+	local p
+	for p in $PIDS; do
+		! vm exec backup "test -d /proc/$p" || fail "pid $p runs although rescue was off" || return 1
+	done
+	! progress_since "$TMPD/s0" backup 0 || fail "the workloads made progress although rescue was off"
+}
+
+# A dead task whose memory map does not check: that process is skipped and
+# named, the others are restored, the new active lives on.
+t_corrupted_task_is_skipped() {
+	pair || return 1
+	start || return 1
+	crash corrupt || return 1
+	local bad
+	bad=$(pid_of orthros-threads)
+	python3 - "$TMPD/st.json" "$bad" <<'PY' || return 1
+import json, sys
+ps = json.load(open(sys.argv[1]))["failover"]["processes"]
+bad = int(sys.argv[2])
+for p in ps:
+    if p["pid"] == bad:
+        assert p["outcome"] == "skipped" and "VMA tree" in p["why"], p
+        print("figure: skipped:", p["why"])
+    else:
+        assert p["outcome"] == "restored", p
+assert any(p["pid"] == bad for p in ps), ps
+PY
+	backup_alive || status_json backup >/dev/null || fail "the new active stopped answering"
+}
+
+run_tests
