@@ -20,7 +20,8 @@
  * Every write is read back through its fd; each round checks every fd's
  * lseek(fd, 0, SEEK_CUR), reads a random range of a random file through a fresh
  * open (size by fstat) and some mapped pages; every 200 rounds every byte of
- * every file and of the mapping. A mismatch is reported and repaired.
+ * every file and of the mapping. Every byte is also checked before it is
+ * overwritten or truncated away. A mismatch is reported and repaired.
  * --self-test-fault: one byte of pwrite0 is changed behind the program's back.
  */
 #include "wlreport.h"
@@ -255,6 +256,7 @@ static void append_op(struct file *f)
 	ssize_t w;
 
 	if (f->size + len > max_size) {
+		check_range("before truncating", f, f->fd, 0, f->size);
 		if (ftruncate(f->fd, 0)) {
 			wl_error("%s: ftruncate: %s", f->name, strerror(errno));
 			return;
@@ -288,9 +290,11 @@ static void units_op(struct file *f)
 	}
 	if (u + n > UNITS)
 		n = UNITS - u;
+	off = u * UNIT;
+	/* every byte is checked at least once before it is replaced */
+	check_range("before rewriting", f, f->fd, off, n * UNIT);
 	for (uint64_t i = u; i < u + n; i++)
 		f->version[i]++;
-	off = u * UNIT;
 	expect(f, off, n * UNIT, buf);
 	if (f->kind == UNITS_SEEK) {
 		if (off != f->pos && lseek(f->fd, (off_t)off, SEEK_SET) != (off_t)off)
