@@ -24,7 +24,7 @@ static int fault_done;
 static volatile sig_atomic_t stop_req;
 static uint64_t iters, errors, min_part;
 static int parts = 1, nthreads = 1;
-static char last_error[160];
+static char last_error[160], extra[100];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread uint64_t last_now;
 
@@ -129,10 +129,14 @@ void wl_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	uint64_t e;
+
 	pthread_mutex_lock(&lock);
-	errors++;
+	e = ++errors;
 	memcpy(last_error, msg, sizeof(msg));
 	pthread_mutex_unlock(&lock);
+	if (e > 100 && e % 1000)	/* a flood: every 1000th only */
+		return;
 	fprintf(stderr, "%s[%d] %s: ERROR at %.3f s: %s\n", prog, (int)getpid(), role,
 		(double)(raw_now() - start_ns) / 1e9, msg);
 }
@@ -146,6 +150,13 @@ void wl_parts(int p, uint64_t m)
 {
 	parts = p;
 	__atomic_store_n(&min_part, m, __ATOMIC_RELAXED);
+}
+
+void wl_extra(const char *json_members)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(extra, sizeof(extra), "%s", json_members);
+	pthread_mutex_unlock(&lock);
 }
 
 void wl_threads(int n)
@@ -228,23 +239,27 @@ static void json_str(char *out, size_t size, const char *s)
 
 static void write_status(const char *state, uint64_t now)
 {
-	char line[WL_LINE + 64], err[2 * sizeof(last_error) + 8], perr[sizeof(last_error)];
+	char line[1024], err[160], perr[sizeof(last_error)];
+	char pextra[sizeof(extra) + 1];
 	uint64_t it = __atomic_load_n(&iters, __ATOMIC_RELAXED), e, mp;
 	int n, th = proc_threads(), fd;
 
 	pthread_mutex_lock(&lock);
 	e = errors;
 	memcpy(perr, last_error, sizeof(perr));
+	pextra[0] = 0;
+	if (extra[0])
+		snprintf(pextra, sizeof(pextra), ",%s", extra);
 	pthread_mutex_unlock(&lock);
 	json_str(err, sizeof(err), perr);
 	mp = parts > 1 ? __atomic_load_n(&min_part, __ATOMIC_RELAXED) : it;
 	n = snprintf(line, sizeof(line),
 		     "{\"prog\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"iter\":%llu,"
 		     "\"min_part_iter\":%llu,\"parts\":%d,\"errors\":%llu,\"last_error\":\"%s\","
-		     "\"mono_ns\":%llu,\"max_gap_ns\":%llu,\"threads\":%d}",
+		     "\"mono_ns\":%llu,\"max_gap_ns\":%llu,\"threads\":%d%s}",
 		     prog, role, (int)getpid(), state, (unsigned long long)it,
 		     (unsigned long long)mp, parts, (unsigned long long)e, err,
-		     (unsigned long long)now, (unsigned long long)max_gap, th > 0 ? th : nthreads);
+		     (unsigned long long)now, (unsigned long long)max_gap, th > 0 ? th : nthreads, pextra);
 	if (n < 0 || n > WL_LINE - 1)
 		n = WL_LINE - 1;	/* cannot happen: err is bounded */
 	memset(line + n, ' ', (size_t)(WL_LINE - 1 - n));

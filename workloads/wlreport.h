@@ -24,14 +24,16 @@
  * progress count; min_part_iter: the least progress of its parts (each thread,
  * each stream direction, ...), so that a part that stopped can be seen;
  * max_gap_ns: the longest time between two status updates (a pause shows here);
- * threads: the process's threads (/proc/self/status, else the program's count).
+ * threads: the process's threads (/proc/self/status, else the program's count);
+ * then the program's own members (wl_extra()), if any. Messages on stderr are
+ * cut to every 1000th after the first 100 errors.
  */
 #ifndef WLREPORT_H
 #define WLREPORT_H
 
 #include <stdint.h>
 
-#define WL_LINE 512
+#define WL_LINE 640
 
 /* Set the program name and role ("main", "child", ...); install SIGTERM/SIGINT. */
 void wl_init(const char *prog, const char *role);
@@ -52,6 +54,8 @@ void wl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void wl_iter(uint64_t n);
 void wl_parts(int parts, uint64_t min_part_iter);
 void wl_threads(int n);
+/* More members for the status line, e.g. "\"unread\":123" (at most 99 chars). */
+void wl_extra(const char *json_members);
 uint64_t wl_errors(void);
 
 /* 1 while the program should go on (no SIGTERM/SIGINT, --seconds not over). */
