@@ -8,14 +8,14 @@
  * Each round is one inline-asm block that loads state into the registers and
  * runs 10000-30000 iterations without touching memory:
  *   x87   st0..st2 = a, b, c:   a += c; b += a           (fadd)
- *   SSE   xmm8..xmm15: x8 += x9, ..., x14 += x15 (paddq), x15 ^= x8 (pxor),
- *         x15's halves swapped (pshufd)
+ *   SSE   xmm8..xmm14: x8 += x9, ..., x13 += x14 (paddq, 64-bit lanes),
+ *         xmm15's halves swapped (pshufd)
  *   AVX   ymm0..ymm7, 4 doubles each: y0 += y1, y1 += y2, y3 += y4, y4 += y5,
  *         y7's 128-bit halves swapped (vperm2f128), y6 += y7 (vaddpd)
  *         without AVX (or --no-avx): the same on xmm0..xmm7, 2 doubles each
  *         (addpd, shufpd)
- * then stores them; a C loop on 64-bit integers computes the same and every
- * value must agree (the doubles stay integers below 2^53, so both are exact).
+ * then stores them; the same values computed in closed form on 64-bit integers
+ * (oracle()) must agree (the doubles stay integers below 2^53: exact).
  * MXCSR (round toward zero, flush to zero) and the x87 control word (round
  * toward zero) are set to non-default values and must keep them. A crash or a
  * freeze nearly always lands inside the asm block, with all of them live.
@@ -60,7 +60,7 @@ _Static_assert(offsetof(struct regs, fcw) == 468, "layout");
 #define XMM_STEP                                                                              \
 	"paddq %%xmm9, %%xmm8\n\tpaddq %%xmm10, %%xmm9\n\tpaddq %%xmm11, %%xmm10\n\t"         \
 	"paddq %%xmm12, %%xmm11\n\tpaddq %%xmm13, %%xmm12\n\tpaddq %%xmm14, %%xmm13\n\t"       \
-	"paddq %%xmm15, %%xmm14\n\tpxor %%xmm8, %%xmm15\n\tpshufd $0x4e, %%xmm15, %%xmm15\n\t"
+	"pshufd $0x4e, %%xmm15, %%xmm15\n\t"
 #define X87_XMM_FAULT_STORE                                                                   \
 	"paddq 160(%[s]), %%xmm8\n\t"                                                         \
 	"fildq 24(%[s])\n\tfaddp %%st, %%st(1)\n\t"                                           \
@@ -129,37 +129,56 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* The same computation on integers, in the same order. */
+/* n choose j, modulo 2^64 (exact: n <= 2^20, j <= 6) */
+static uint64_t choose(uint64_t n, int j)
+{
+	unsigned __int128 c = 1;
+
+	for (int i = 1; i <= j; i++)
+		c = c * (n - (uint64_t)i + 1) / (uint64_t)i;
+	return (uint64_t)c;
+}
+
+/*
+ * The same result on 64-bit integers, in closed form (so that the time goes
+ * into the asm loop, where the registers are live):
+ *   a(n) = a + n c, b(n) = b + n a + c n(n+1)/2
+ *   x_i(n) = sum_j C(n, j) x_{i+j} (mod 2^64) for the chain xmm8 .. xmm14
+ *   y0(n) = y0 + n y1 + C(n, 2) y2, y1(n) = y1 + n y2 (and y3, y4, y5)
+ *   y6(n) = y6 + ceil(n/2) swap(y7) + floor(n/2) y7, y7(n) = swap^n(y7)
+ */
 static void oracle(int64_t x87[3], uint64_t xmm[8][2], int64_t fp[8][4], int lanes, uint64_t n)
 {
-	for (uint64_t k = 0; k < n; k++) {
-		x87[0] += x87[2];
-		x87[1] += x87[0];
+	int64_t a = x87[0], c = x87[2], N = (int64_t)n, y7[4];
+	uint64_t x[8][2];
+
+	x87[0] = a + N * c;
+	x87[1] += N * a + c * (N * (N + 1) / 2);
+	memcpy(x, xmm, sizeof(x));
+	for (int i = 0; i < 6; i++)
 		for (int l = 0; l < 2; l++) {
-			for (int i = 0; i < 7; i++)
-				xmm[i][l] += xmm[i + 1][l];
-			xmm[7][l] ^= xmm[0][l];
-		}
-		{
-			uint64_t t = xmm[7][0];
+			uint64_t v = 0;
 
-			xmm[7][0] = xmm[7][1];
-			xmm[7][1] = t;
+			for (int j = 0; i + j < 7; j++)
+				v += choose(n, j) * x[i + j][l];
+			xmm[i][l] = v;
 		}
-		for (int l = 0; l < lanes; l++) {
-			fp[0][l] += fp[1][l];
-			fp[1][l] += fp[2][l];
-			fp[3][l] += fp[4][l];
-			fp[4][l] += fp[5][l];
+	if (n & 1) {
+		xmm[7][0] = x[7][1];
+		xmm[7][1] = x[7][0];
+	}
+	for (int l = 0; l < lanes; l++)
+		for (int g = 0; g < 6; g += 3) {
+			fp[g][l] += N * fp[g + 1][l] + (N * (N - 1) / 2) * fp[g + 2][l];
+			fp[g + 1][l] += N * fp[g + 2][l];
 		}
-		for (int l = 0; l < lanes / 2; l++) {	/* swap the halves */
-			int64_t t = fp[7][l];
+	memcpy(y7, fp[7], sizeof(y7));
+	for (int l = 0; l < lanes; l++) {
+		int64_t sw = y7[(l + lanes / 2) % lanes];
 
-			fp[7][l] = fp[7][l + lanes / 2];
-			fp[7][l + lanes / 2] = t;
-		}
-		for (int l = 0; l < lanes; l++)
-			fp[6][l] += fp[7][l];
+		fp[6][l] += (N + 1) / 2 * sw + N / 2 * y7[l];
+		if (n & 1)
+			fp[7][l] = sw;
 	}
 }
 
