@@ -24,6 +24,25 @@ ln -sf /bin/busybox "$root/init"
 cp -a "$top/guest/." "$root/"
 cp "$top/machine.conf" "$root/etc/orthros/machine.conf"
 for t in "$@"; do cp "$t" "$root/bin/"; done
+# ship_dynamic BINARY...: for each dynamically linked one, the shared libraries
+# ldd names and the dynamic loader, copied (symlinks resolved) to the same paths
+# in the initramfs, where ld.so finds them without an ld.so.cache.
+ship_dynamic() {
+	local bin deps lib
+	for bin in "$@"; do
+		deps=$(ldd "$bin" 2>&1) || continue	# "not a dynamic executable"
+		if grep -q 'not found' <<<"$deps"; then
+			echo "initramfs: error: $bin: missing libraries: $(grep 'not found' <<<"$deps" | tr -s '\t\n' '  ')" >&2
+			return 1
+		fi
+		for lib in $(grep -o '/[^ ]*' <<<"$deps" | sort -u); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root${lib%/*}"
+			cp -L "$lib" "$root$lib"
+		done
+	done
+}
+ship_dynamic "$@"
 mkdir -p "$root/boot"
 cp "$kernel" "$root/boot/bzImage"
 pack() { (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n; }
