@@ -60,8 +60,8 @@ def check(before_text, after_text, final=False):
                            f"{b.get('mono_ns')} -> {a.get('mono_ns')}): not alive or clock stuck")
             if a.get("iter", 0) <= b.get("iter", 0):
                 bad.append(f"no progress (iter {b.get('iter')} -> {a.get('iter')})")
-            elif a.get("min_part_iter", 0) <= b.get("min_part_iter", 0):
-                bad.append(f"a part of it (of {a.get('parts')}) made no progress "
+            elif a.get("min_part_iter", a.get("iter", 0)) <= b.get("min_part_iter", b.get("iter", 0)):
+                bad.append(f"a part of it (of {a.get('parts', 1)}) made no progress "
                            f"(min_part_iter {b.get('min_part_iter')} -> {a.get('min_part_iter')})")
         want = "pass" if final else "running"
         if a.get("state") != want:
