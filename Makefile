@@ -19,8 +19,12 @@ TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
 CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 # Programs to protect and to crash: guest only.
 WORKLOADS := orthros-crash orthros-load orthros-writer
+# Self-checking workloads to protect: ordinary dynamically linked Debian programs
+# (glibc, pthreads), as criu will meet them; build-initramfs.sh ships their libraries.
+DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
-GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS))
+DYN_GUEST := $(addprefix $(B)/guest/,$(DYN_WORKLOADS))
+GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS)) $(DYN_GUEST)
 vpath %.c $(TOOL_DIRS)
 # orthros-rescue also links its CRIU image writer.
 EXTRA_orthros-rescue := migrate/criu-img.c migrate/rescue-run.c
@@ -49,6 +53,10 @@ $(B)/host/%: %.c $(TOOL_DEPS) | deps
 $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(EXTRA_$*) $(TOOL_LIBS) -lpthread
+
+$(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 

@@ -26,23 +26,37 @@ cp -a "$top/guest/." "$root/"
 cp "$top/machine.conf" "$root/etc/orthros/machine.conf"
 for t in "$@"; do cp "$t" "$root/bin/"; done
 
-# ship_dynamic BINARY...: copy dynamically linked host programs into the tree at
-# their own paths, with every library ldd names and the dynamic loader, each at
-# the path the binary asks for (symlinks resolved; a path shared by two binaries
-# is copied once).
-ship_dynamic() {
-	local bin f libs
+# ship_libs BINARY...: for each dynamically linked one, the shared libraries
+# ldd names and the dynamic loader, copied (symlinks resolved) to the same
+# paths in the initramfs, where ld.so finds them without an ld.so.cache; a
+# path shared by two binaries is copied once; static binaries need nothing.
+ship_libs() {
+	local bin deps lib
 	for bin in "$@"; do
-		[ -x "$bin" ] || { echo "initramfs: error: $bin is missing (make deps)" >&2; exit 1; }
-		libs=$(ldd "$bin" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }') ||
-			{ echo "initramfs: error: ldd $bin failed" >&2; exit 1; }
-		for f in "$bin" $libs; do
-			[ -e "$root$f" ] && continue
-			mkdir -p "$root${f%/*}"
-			cp -L "$f" "$root$f"
+		deps=$(ldd "$bin" 2>&1) || continue	# "not a dynamic executable"
+		if grep -q 'not found' <<<"$deps"; then
+			echo "initramfs: error: $bin: missing libraries: $(grep 'not found' <<<"$deps" | tr -s '\t\n' '  ')" >&2
+			exit 1
+		fi
+		for lib in $(grep -o '/[^ ]*' <<<"$deps" | sort -u); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root${lib%/*}"
+			cp -L "$lib" "$root$lib"
 		done
 	done
 }
+# ship_dynamic BINARY...: installed Debian programs, at their own paths, with their libraries
+ship_dynamic() {
+	local bin
+	for bin in "$@"; do
+		[ -x "$bin" ] || { echo "initramfs: error: $bin is missing (make deps)" >&2; exit 1; }
+		mkdir -p "$root${bin%/*}"
+		cp -L "$bin" "$root$bin"
+	done
+	ship_libs "$@"
+}
+# the tools and workloads (some are dynamically linked Debian programs)
+ship_libs "$@"
 # criu: restores the rescued processes (and dumps them, the tests' oracle)
 ship_dynamic /usr/sbin/criu
 mkdir -p "$root/boot"

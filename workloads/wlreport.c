@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/* wlreport: the self-checking workloads' common part (see wlreport.h). */
+#include "wlreport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JUMP_NS 1500000000ULL
+#define REPORT_NS 100000000ULL
+
+static const char *prog = "workload", *role = "main";
+static char status_path[4096];
+static int has_status;
+static uint64_t start_ns, end_ns, fault_ns, jump_ns, last_report, max_gap, final_iter;
+static int fault_done;
+static volatile sig_atomic_t stop_req;
+static uint64_t iters, errors, min_part;
+static int parts = 1, nthreads = 1;
+static char last_error[160], extra[100];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread uint64_t last_now;
+
+static uint64_t raw_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_req = 1;
+}
+
+void wl_init(const char *p, const char *r)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *env = getenv("ORTHROS_WL_FAKE_CLOCK_JUMP");
+
+	prog = p;
+	role = r;
+	start_ns = raw_now();
+	if (env && atof(env) > 0)
+		jump_ns = start_ns + (uint64_t)(atof(env) * 1e9);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+const char *wl_usage(void)
+{
+	return "  --status FILE          status line (JSON) rewritten every ~100 ms\n"
+	       "  --seconds S            stop after S seconds (default: until SIGTERM)\n"
+	       "  --self-test-fault S    corrupt own state once after S s (must be reported)\n"
+	       "  --fake-clock-jump S    after S s the clock steps back 1.5 s (must be reported)\n";
+}
+
+int wl_option(int argc, char **argv, int *i)
+{
+	const char *o = argv[*i];
+
+	if (strcmp(o, "--status") && strcmp(o, "--seconds") && strcmp(o, "--self-test-fault") &&
+	    strcmp(o, "--fake-clock-jump"))
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	(*i)++;
+	if (!strcmp(o, "--status")) {
+		snprintf(status_path, sizeof(status_path), "%s", argv[*i]);
+		has_status = 1;
+	} else {
+		double s = atof(argv[*i]);
+		uint64_t at = start_ns + (uint64_t)(s * 1e9);
+
+		if (!strcmp(o, "--seconds"))
+			end_ns = s > 0 ? at : 0;
+		else if (!strcmp(o, "--self-test-fault"))
+			fault_ns = at;
+		else
+			jump_ns = at;
+	}
+	return 1;
+}
+
+void wl_child(const char *r)
+{
+	if (has_status) {
+		size_t n = strlen(status_path);
+
+		snprintf(status_path + n, sizeof(status_path) - n, ".%s", r);
+	}
+	role = r;
+	pthread_mutex_lock(&lock);
+	iters = errors = min_part = max_gap = last_report = 0;
+	last_error[0] = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+uint64_t wl_now(void)
+{
+	uint64_t t = raw_now(), prev = last_now;
+
+	if (jump_ns && t >= jump_ns)
+		t -= JUMP_NS;
+	if (t < prev)
+		wl_error("monotonic went back by %llu ns (from %llu to %llu)",
+			 (unsigned long long)(prev - t), (unsigned long long)prev,
+			 (unsigned long long)t);
+	last_now = t;
+	return t;
+}
+
+void wl_error(const char *fmt, ...)
+{
+	char msg[sizeof(last_error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	uint64_t e;
+
+	pthread_mutex_lock(&lock);
+	e = ++errors;
+	memcpy(last_error, msg, sizeof(msg));
+	pthread_mutex_unlock(&lock);
+	if (e > 100 && e % 1000)	/* a flood: every 1000th only */
+		return;
+	fprintf(stderr, "%s[%d] %s: ERROR at %.3f s: %s\n", prog, (int)getpid(), role,
+		(double)(raw_now() - start_ns) / 1e9, msg);
+}
+
+void wl_iter(uint64_t n)
+{
+	__atomic_add_fetch(&iters, n, __ATOMIC_RELAXED);
+}
+
+void wl_parts(int p, uint64_t m)
+{
+	parts = p;
+	__atomic_store_n(&min_part, m, __ATOMIC_RELAXED);
+}
+
+void wl_extra(const char *json_members)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(extra, sizeof(extra), "%s", json_members);
+	pthread_mutex_unlock(&lock);
+}
+
+void wl_threads(int n)
+{
+	nthreads = n;
+}
+
+uint64_t wl_errors(void)
+{
+	return __atomic_load_n(&errors, __ATOMIC_RELAXED);
+}
+
+int wl_running(void)
+{
+	return !stop_req && !(end_ns && raw_now() >= end_ns);
+}
+
+void wl_stop(void)
+{
+	stop_req = 1;
+}
+
+int wl_fault_due(void)
+{
+	if (!fault_ns || fault_done || raw_now() < fault_ns)
+		return 0;
+	fault_done = 1;
+	fprintf(stderr, "%s[%d] %s: injecting the self-test fault\n", prog, (int)getpid(), role);
+	return 1;
+}
+
+void wl_sleep_ns(uint64_t ns)
+{
+	struct timespec t = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	while (nanosleep(&t, &t) && errno == EINTR && !stop_req)
+		;
+}
+
+static int proc_threads(void)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY), n = -1;
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r > 0) {
+		char *p;
+
+		buf[r] = 0;
+		p = strstr(buf, "\nThreads:");
+		if (p)
+			n = atoi(p + 9);
+	}
+	return n;
+}
+
+/* JSON string body: quotes, backslashes and control characters escaped. */
+static void json_str(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = 0;
+}
+
+static void write_status(const char *state, uint64_t now)
+{
+	char line[1024], err[160], perr[sizeof(last_error)];
+	char pextra[sizeof(extra) + 1];
+	uint64_t it = __atomic_load_n(&iters, __ATOMIC_RELAXED), e, mp;
+	int n, th = proc_threads(), fd;
+
+	pthread_mutex_lock(&lock);
+	e = errors;
+	memcpy(perr, last_error, sizeof(perr));
+	pextra[0] = 0;
+	if (extra[0])
+		snprintf(pextra, sizeof(pextra), ",%s", extra);
+	pthread_mutex_unlock(&lock);
+	json_str(err, sizeof(err), perr);
+	mp = parts > 1 ? __atomic_load_n(&min_part, __ATOMIC_RELAXED) : it;
+	n = snprintf(line, sizeof(line),
+		     "{\"prog\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"state\":\"%s\",\"iter\":%llu,"
+		     "\"min_part_iter\":%llu,\"parts\":%d,\"errors\":%llu,\"last_error\":\"%s\","
+		     "\"mono_ns\":%llu,\"max_gap_ns\":%llu,\"threads\":%d%s}",
+		     prog, role, (int)getpid(), state, (unsigned long long)it,
+		     (unsigned long long)mp, parts, (unsigned long long)e, err,
+		     (unsigned long long)now, (unsigned long long)max_gap, th > 0 ? th : nthreads, pextra);
+	if (n < 0 || n > WL_LINE - 1)
+		n = WL_LINE - 1;	/* cannot happen: err is bounded */
+	memset(line + n, ' ', (size_t)(WL_LINE - 1 - n));
+	line[WL_LINE - 1] = '\n';
+	final_iter = it;
+	if (!has_status)
+		return;
+	fd = open(status_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || pwrite(fd, line, WL_LINE, 0) != WL_LINE) {
+		static uint64_t warned;
+
+		if (now - warned > 10000000000ULL || !warned) {
+			fprintf(stderr, "%s[%d]: status %s: %s\n", prog, (int)getpid(), status_path,
+				strerror(errno));
+			warned = now;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+void wl_report(void)
+{
+	uint64_t now = wl_now();
+
+	if (last_report && now > last_report && now - last_report > max_gap)
+		max_gap = now - last_report;
+	if (last_report && now >= last_report && now - last_report < REPORT_NS)
+		return;
+	last_report = now;
+	write_status("running", now);
+}
+
+int wl_finish(void)
+{
+	uint64_t e = wl_errors(), now = wl_now();
+	char perr[sizeof(last_error)];
+
+	write_status(e ? "fail" : "pass", now);
+	pthread_mutex_lock(&lock);
+	memcpy(perr, last_error, sizeof(perr));
+	pthread_mutex_unlock(&lock);
+	if (e)
+		printf("FAIL %s[%d] %s: %llu iterations, %llu errors, last: %s\n", prog, (int)getpid(),
+		       role, (unsigned long long)final_iter, (unsigned long long)e, perr);
+	else
+		printf("PASS %s[%d] %s: %llu iterations, 0 errors\n", prog, (int)getpid(), role,
+		       (unsigned long long)final_iter);
+	fflush(stdout);
+	return e ? 1 : 0;
+}
