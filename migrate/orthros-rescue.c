@@ -1448,8 +1448,14 @@ static int cmd_restore(int argc, char **argv)
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (!pid) {
+		/*
+		 * --auto-dedup: each page read from the images is punched out of
+		 * them, so the images in /run (RAM) and the restored memory
+		 * together need about the process's size, not twice it.
+		 */
 		execlp(criu, criu, "restore", "-D", dir, "--restore-detached", "--shell-job",
-		       "--manage-cgroups=ignore", "-o", "restore.log", "-v4", (char *)NULL);
+		       "--manage-cgroups=ignore", "--auto-dedup", "-o", "restore.log", "-v4",
+		       (char *)NULL);
 		fprintf(stderr, "orthros-rescue: %s: %s\n", criu, strerror(errno));
 		_exit(127);
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +64,52 @@ const char *wl_usage(void)
 	return "  --status FILE          status line (JSON) rewritten every ~100 ms\n"
 	       "  --seconds S            stop after S seconds (default: until SIGTERM)\n"
 	       "  --self-test-fault S    corrupt own state once after S s (must be reported)\n"
-	       "  --fake-clock-jump S    after S s the clock steps back 1.5 s (must be reported)\n";
+	       "  --fake-clock-jump S    after S s the clock steps back 1.5 s (must be reported)\n"
+	       "  --hold-mb N            hold N MiB of anonymous memory, checked as it runs\n";
+}
+
+/*
+ * --hold-mb N: N MiB of anonymous memory, every word a function of its
+ * address, checked 1 MiB at a time at each status report (all of it every
+ * N reports): what a rescue must carry page by page.
+ */
+static uint64_t *hold;
+static size_t hold_words, hold_pos;
+
+static uint64_t hold_val(size_t i)
+{
+	return (i * 0x9e3779b97f4a7c15ULL) ^ (uintptr_t)&hold[i];
+}
+
+static void hold_init(long mb)
+{
+	if (mb <= 0)
+		return;
+	hold_words = (size_t)mb << 17;
+	hold = mmap(NULL, hold_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hold == MAP_FAILED) {
+		fprintf(stderr, "--hold-mb %ld: %s\n", mb, strerror(errno));
+		exit(2);
+	}
+	for (size_t i = 0; i < hold_words; i++)
+		hold[i] = hold_val(i);
+}
+
+static void hold_check(void)
+{
+	size_t end = hold_pos + (1 << 17);
+
+	if (!hold)
+		return;
+	for (; hold_pos < end && hold_pos < hold_words; hold_pos++)
+		if (hold[hold_pos] != hold_val(hold_pos)) {
+			wl_error("held memory: word %zu is %#llx, want %#llx", hold_pos,
+				 (unsigned long long)hold[hold_pos],
+				 (unsigned long long)hold_val(hold_pos));
+			hold[hold_pos] = hold_val(hold_pos);
+		}
+	if (hold_pos >= hold_words)
+		hold_pos = 0;
 }
 
 int wl_option(int argc, char **argv, int *i)
@@ -71,12 +117,14 @@ int wl_option(int argc, char **argv, int *i)
 	const char *o = argv[*i];
 
 	if (strcmp(o, "--status") && strcmp(o, "--seconds") && strcmp(o, "--self-test-fault") &&
-	    strcmp(o, "--fake-clock-jump"))
+	    strcmp(o, "--fake-clock-jump") && strcmp(o, "--hold-mb"))
 		return 0;
 	if (*i + 1 >= argc)
 		return -1;
 	(*i)++;
-	if (!strcmp(o, "--status")) {
+	if (!strcmp(o, "--hold-mb")) {
+		hold_init(atol(argv[*i]));
+	} else if (!strcmp(o, "--status")) {
 		snprintf(status_path, sizeof(status_path), "%s", argv[*i]);
 		has_status = 1;
 	} else {
@@ -290,6 +338,7 @@ void wl_report(void)
 	if (last_report && now >= last_report && now - last_report < REPORT_NS)
 		return;
 	last_report = now;
+	hold_check();
 	write_status("running", now);
 }
 

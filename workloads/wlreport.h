@@ -12,6 +12,8 @@
  *   --seconds S             stop after S seconds (default: until SIGTERM/SIGINT)
  *   --self-test-fault S     after S seconds, corrupt the program's own state once
  *                           (each program says what); it must report an error
+ *   --hold-mb N             hold N MiB of anonymous memory, each word a function
+ *                           of its address, checked 1 MiB per status report
  *   --fake-clock-jump S     after S seconds, the clock this library returns steps
  *                           back by 1.5 s (also env ORTHROS_WL_FAKE_CLOCK_JUMP=S);
  *                           must be reported as "monotonic went back by ..."

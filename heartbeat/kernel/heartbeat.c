@@ -384,6 +384,8 @@ static int notice_panic(struct notifier_block *nb, unsigned long ev, void *msg)
 
 	if (!orthros_shm || hb_off)
 		return NOTIFY_DONE;
+	/* the task this core interrupted: its user state into its memory (rescue) */
+	orthros_cpu_stopping();
 	peer = READ_ONCE(hb.peer);
 	n = orthros_shm_at(ORTHROS_SHM_NOTICE_OFF);
 	orthros_rec_begin(n);
