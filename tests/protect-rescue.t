@@ -40,6 +40,10 @@ start() {
 		(setsid orthros-protect --tree -- orthros-pipes --dir $WL --status $WL/pi.st </dev/null >$WL/pi.log 2>&1 &) &&
 		(setsid orthros-protect -- orthros-fpu --pace-us 200 --status $WL/fp.st </dev/null >$WL/fp.log 2>&1 &)" || return 1
 	wait_for 60 "the workloads' status files" vm exec active "cat $STATUS" || return 1
+	# the FIFO and the new files reach the disk's metadata (the page-cache
+	# migration carries file data and creates regular files, not FIFOs);
+	# every byte written from now on lives only in the page cache
+	vm exec active 'sync' || return 1
 	vm exec active "cat $STATUS" >"$TMPD/s0" || return 1
 	wait_for 60 "the workloads to make progress" progress_since "$TMPD/s0" active 0 || return 1
 	PIDS=$(python3 -c 'import json,sys; print(" ".join(sorted({str(json.loads(l)["pid"]) for l in open(sys.argv[1]) if l.strip()})))' "$TMPD/s0")

@@ -359,8 +359,11 @@ static long do_rescued(const struct orthros_rescued __user *uarg)
 		mutex_unlock(&fo_lock);
 		return fo.state != ORTHROS_FO_RUNNING ? -ESRCH : -ENOSPC;
 	}
-	if (r.outcome == ORTHROS_RESCUE_RESTORED)
+	if (r.outcome == ORTHROS_RESCUE_RESTORED) {
 		r.running_us = since_ref_us(orthros_tsc());
+		if (orthros_protect_adopt(r.pid, fo.failed_ordinal))
+			pr_warn("process %u: its registry entry could not be taken over\n", r.pid);
+	}
 	fo.rescued[fo.nr_rescued++] = r;
 	pr_emerg("process %u %s%s%s\n", r.pid,
 		 r.outcome == ORTHROS_RESCUE_RESTORED ? "restored" : "skipped",

@@ -18,4 +18,7 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
  */
 u32 orthros_failover_source(void);
 
+/* A process of OS `from` restored here: its registry entry becomes this OS's. */
+int orthros_protect_adopt(u32 pid, u32 from);
+
 #endif

@@ -39,6 +39,7 @@
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 #include "../shmem/orthros_shm.h"
+#include "orthros_migrate.h"
 
 #define NSLOTS ORTHROS_SHM_REG_SLOTS
 
@@ -432,3 +433,50 @@ static int __init orthros_protect_init(void)
 	return 0;
 }
 late_initcall(orthros_protect_init);
+
+/*
+ * A process of the dead OS `from` was restored here with its PID: its
+ * registry entry is this OS's now, pointing at the restored process (its
+ * new task_struct and start time), so it stays protected (failover/ calls
+ * this for every process the rescue reports restored).
+ */
+int orthros_protect_adopt(u32 pid, u32 from)
+{
+	struct orthros_shm_reg_entry e;
+	struct task_struct *t;
+	struct mm_struct *mm;
+	int err = -ENOENT;
+	u32 i;
+
+	if (!orthros_shm)
+		return -ENODEV;
+	t = find_get_task_by_vpid(pid);
+	if (!t)
+		return -ESRCH;
+	mutex_lock(&reg_lock);
+	for (i = 0; i < NSLOTS; i++) {
+		if (slot_read(i, &e) != SLOT_USED || e.owner_ordinal != from || e.pid != pid)
+			continue;
+		if (!slot_lock(i, e.seq)) {
+			err = -EAGAIN;
+			break;
+		}
+		e.owner_ordinal = orthros_ordinal();
+		e.generation = orthros_ordinal();
+		e.task_phys = __pa(t);
+		e.start_time = t->start_time;
+		mm = get_task_mm(t);
+		e.mm_phys = mm ? __pa(mm) : 0;
+		if (mm) {
+			e.rss_bytes = get_mm_rss(mm) << PAGE_SHIFT;
+			mmput(mm);
+		}
+		get_task_comm(e.comm, t);
+		slot_write(i, &e);
+		err = 0;
+		break;
+	}
+	mutex_unlock(&reg_lock);
+	put_task_struct(t);
+	return err;
+}
