@@ -16,6 +16,9 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <errno.h>
+#include <elf.h>
+#include <sys/uio.h>
+#include <sys/ptrace.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
@@ -701,6 +704,22 @@ static void write_core(int dir, const struct rproc *p, const struct orthros_rx_t
 		pb_varint(&tc, 4, 0);
 		pb_varint(&tc, 5, t->blocked);
 		pb_str(&tc, 6, comm);
+		/*
+		 * task_timers_entry: 1 real 2 virt 3 prof (itimer_entry: 1 isec
+		 * 2 iusec 3 vsec 4 vusec), 4 posix: present with no timer armed
+		 * (itimers and POSIX timers are not carried); without it criu
+		 * looks for the deprecated posix-timers image and refuses
+		 */
+		for (int f = 1; f <= 3; f++) {
+			struct pb it = { 0 };
+
+			for (int k = 1; k <= 4; k++)
+				pb_varint(&it, k, 0);
+			pb_msg(&s, f, &it);
+			pb_free(&it);
+		}
+		pb_msg(&tc, 7, &s);
+		pb_free(&s);
 		for (int i = 0; i < ORTHROS_RX_NRLIM; i++) {
 			struct pb r = { 0 };
 
@@ -945,7 +964,9 @@ static void vma_entry(struct pb *mm, struct rvma *rv, int pid)
 	 * 7 status 8 fd (sint64, -1) 9 madv 10 fdflags */
 	pb_varint(&e, 1, v->start);
 	pb_varint(&e, 2, v->end);
-	pb_varint(&e, 3, v->pgoff * PAGE);
+	/* as /proc/PID/maps shows it: an anonymous private mapping has offset 0 */
+	pb_varint(&e, 3, v->kind == ORTHROS_RXV_ANON_PRIVATE || v->kind == ORTHROS_RXV_VDSO ||
+		  v->kind == ORTHROS_RXV_VVAR ? 0 : v->pgoff * PAGE);
 	pb_varint(&e, 4, shmid);
 	pb_varint(&e, 5, v->prot);
 	pb_varint(&e, 6, flags);
@@ -982,7 +1003,7 @@ static void write_mm(int dir, struct rproc *p)
 	pb_varint(&mm, 9, pr->arg_end);
 	pb_varint(&mm, 10, pr->env_start);
 	pb_varint(&mm, 11, pr->env_end);
-	pb_varint(&mm, 12, reg_file(pr->exe, O_PATH, 0, 0, 0, 0));
+	pb_varint(&mm, 12, reg_file(pr->exe, 0, 0, 0, 0, 0));
 	if (auxv > ORTHROS_RX_AUXV)
 		auxv = ORTHROS_RX_AUXV;
 	if (auxv > AUXV_MAX) {
@@ -1146,8 +1167,8 @@ static void write_images(int dir)
 		write_fds(dir, p);
 
 		/* fs_entry: 1 cwd_id 2 root_id 3 umask */
-		pb_varint(&m, 1, reg_file(pr->cwd, O_PATH, 0, 0, 0, 0));
-		pb_varint(&m, 2, reg_file(pr->root, O_PATH, 0, 0, 0, 0));
+		pb_varint(&m, 1, reg_file(pr->cwd, 0, 0, 0, 0, 0));
+		pb_varint(&m, 2, reg_file(pr->root, 0, 0, 0, 0, 0));
 		pb_varint(&m, 3, pr->umask);
 		snprintf(name, sizeof(name), "fs-%u.img", pr->pid);
 		put_one(dir, name, FS_MAGIC, &m);
@@ -1401,6 +1422,51 @@ static void rewrite_timens(const char *dir, int64_t mono_off, int64_t boot_off)
 	close(d);
 }
 
+/*
+ * The FPU/SSE/AVX state, put back by ourselves.  criu 3.17 restores it
+ * through a sigreturn frame, and on these kernels (no protection keys: the
+ * kernel's user xstate is 1088 bytes, criu sizes the frame by CPUID) the
+ * kernel takes only the legacy FXSAVE part of it: the upper halves of the
+ * ymm registers come back zero (seen with criu's own dump and restore too).
+ * So criu leaves the tasks stopped (--leave-stopped), and each thread gets
+ * the XSAVE area from the records with PTRACE_SETREGSET(NT_X86_XSTATE), the
+ * way a debugger sets it; then the processes continue (SIGCONT).
+ */
+static void fix_fpu_and_continue(const char *dir)
+{
+	char path[4200];
+	size_t len;
+	uint8_t *buf;
+
+	snprintf(path, sizeof(path), "%s/records.bin", dir);
+	buf = read_file(path, &len);
+	parse_records(buf, len);
+	for (uint32_t i = 0; i < nr_procs; i++) {
+		for (uint32_t k = 0; k < procs[i].nr_thr; k++) {
+			const struct orthros_rx_thread *t = procs[i].thr[k];
+			struct iovec iov = { (void *)t->xsave, t->xsave_len };
+			int status;
+
+			if (!t->xsave_len)
+				continue;
+			if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) || ptrace(PTRACE_INTERRUPT, t->tid, 0, 0)) {
+				warn("tid %u: cannot attach to put its FPU state back: %s", t->tid,
+				     strerror(errno));
+				continue;
+			}
+			if (waitpid(t->tid, &status, __WALL) < 0)
+				warn("tid %u: waitpid: %s", t->tid, strerror(errno));
+			if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov))
+				warn("tid %u: its FPU state could not be set: %s", t->tid, strerror(errno));
+			if (ptrace(PTRACE_DETACH, t->tid, 0, 0))
+				warn("tid %u: detach: %s", t->tid, strerror(errno));
+		}
+	}
+	for (uint32_t i = 0; i < nr_procs; i++)
+		if (kill(procs[i].p->pid, SIGCONT))
+			warn("pid %u: SIGCONT: %s", procs[i].p->pid, strerror(errno));
+}
+
 static void log_tail(const char *dir)
 {
 	char cmd[4200];
@@ -1454,14 +1520,15 @@ static int cmd_restore(int argc, char **argv)
 		 * together need about the process's size, not twice it.
 		 */
 		execlp(criu, criu, "restore", "-D", dir, "--restore-detached", "--shell-job",
-		       "--manage-cgroups=ignore", "--auto-dedup", "-o", "restore.log", "-v4",
-		       (char *)NULL);
+		       "--manage-cgroups=ignore", "--auto-dedup", "--leave-stopped",
+		       "-o", "restore.log", "-v4", (char *)NULL);
 		fprintf(stderr, "orthros-rescue: %s: %s\n", criu, strerror(errno));
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		die("waitpid: %s", strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		fix_fpu_and_continue(dir);
 		printf("orthros-rescue: restored from %s\n", dir);
 		return 0;
 	}

@@ -10,6 +10,7 @@
 #include <linux/string.h>
 #include <linux/orthros.h>
 #include <linux/utsname.h>
+#include <asm/pgtable.h>
 
 #include "../shmem/orthros_shm.h"
 #include "dead.h"
@@ -70,6 +71,37 @@ void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
 	return NULL;
 }
 
+/*
+ * Another kernel address (its vmemmap, where its struct pages are): through
+ * its own kernel page tables (4 levels, as this build), every table and the
+ * page checked to be its RAM.
+ */
+static int pt_phys(struct orthros_dead *d, u64 va, u64 *phys)
+{
+	static const int shift[] = { PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT, PAGE_SHIFT };
+	u64 table = d->facts.pgd_phys, e;
+	int level;
+
+	if (va < d->facts.page_offset_base)	/* user addresses are not its */
+		return -EFAULT;
+	for (level = 0; level < ARRAY_SIZE(shift); level++) {
+		u64 *p = orthros_dead_phys(d, table + ((va >> shift[level]) & 511) * 8, 8);
+		u64 size = 1ULL << shift[level];
+
+		if (!p)
+			return -EFAULT;
+		e = READ_ONCE(*p);
+		if (!(e & _PAGE_PRESENT))
+			return -EFAULT;
+		if (level == ARRAY_SIZE(shift) - 1 || (level && (e & _PAGE_PSE))) {
+			*phys = (e & PTE_PFN_MASK & ~(size - 1)) + (va & (size - 1));
+			return 0;
+		}
+		table = e & PTE_PFN_MASK;
+	}
+	return -EFAULT;
+}
+
 int orthros_dead_va_phys(struct orthros_dead *d, u64 va, size_t len, u64 *phys)
 {
 	const struct orthros_shm_facts *f = &d->facts;
@@ -78,8 +110,8 @@ int orthros_dead_va_phys(struct orthros_dead *d, u64 va, size_t len, u64 *phys)
 		*phys = va - f->page_offset_base;
 	else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G)
 		*phys = va - f->start_kernel_map + f->phys_base;
-	else
-		return -EFAULT;
+	else if ((va & ~PAGE_MASK) + len > PAGE_SIZE || pt_phys(d, va, phys))
+		return -EFAULT;		/* mapped page by page: one page at a time */
 	return orthros_dead_phys(d, *phys, len) ? 0 : -EFAULT;
 }
 
@@ -87,9 +119,20 @@ int orthros_dead_read(struct orthros_dead *d, u64 va, void *buf, size_t len)
 {
 	u64 phys;
 
-	if (orthros_dead_va_phys(d, va, len, &phys))
-		return -EFAULT;
-	memcpy(buf, orthros_dead_phys(d, phys, len), len);
+	while (len) {
+		size_t n = len;
+
+		if (orthros_dead_va_phys(d, va, n, &phys)) {
+			/* not one linear piece: page by page through its page tables */
+			n = min_t(size_t, len, PAGE_SIZE - (va & ~PAGE_MASK));
+			if (n == len || pt_phys(d, va, &phys) || !orthros_dead_phys(d, phys, n))
+				return -EFAULT;
+		}
+		memcpy(buf, orthros_dead_phys(d, phys, n), n);
+		buf += n;
+		va += n;
+		len -= n;
+	}
 	return 0;
 }
 

@@ -8,7 +8,9 @@
  *   anonymous shared      every present page (the shmem object's)
  *   file private          the pages that are anonymous (copied on write):
  *                         the others are the file's and come from the file
- *   file shared, vdso     none: the file (page-cache migration) or the
+ *   vdso                  its pages (criu reads the dumped vDSO's ELF to
+ *                         map it onto this kernel's, the same build)
+ *   file shared, vvar     none: the file (page-cache migration) or the
  *                         running kernel provides them
  *
  * Pages are named by physical address; user space copies them through
@@ -102,8 +104,7 @@ static int rx_vma_pages(struct mm_walk_state *s, u64 start, u64 end, u32 kind)
 	u64 pgd_phys, addr = start;
 	int err = 0;
 
-	if (kind == ORTHROS_RXV_FILE_SHARED || kind == ORTHROS_RXV_VDSO ||
-	    kind == ORTHROS_RXV_VVAR)
+	if (kind == ORTHROS_RXV_FILE_SHARED || kind == ORTHROS_RXV_VVAR)
 		return 0;
 	if (orthros_dead_va_phys(&c->dm, (u64)s->mm->pgd, PAGE_SIZE, &pgd_phys))
 		return rx_fail(c, -EFAULT, "its page tables are outside the dead OS's memory");
