@@ -27,13 +27,15 @@
 #include "../../arch/x86/kernel/fpu/xstate.h"
 #include "rescue.h"
 
+/* The number of a dead struct pid in the initial namespace (level 0). */
 static u32 pid_nr_of(struct rx_ctx *c, u64 pid_va)
 {
-	struct pid p;
+	struct upid up;
 
-	if (!pid_va || orthros_dead_read(&c->dm, pid_va, &p, sizeof(p)))
+	if (!pid_va || orthros_dead_read(&c->dm, pid_va + offsetof(struct pid, numbers), &up,
+					 sizeof(up)))
 		return 0;
-	return p.numbers[0].nr;
+	return up.nr > 0 ? up.nr : 0;
 }
 
 int rx_task(struct rx_ctx *c, u64 task_va, const struct task_struct *t,
