@@ -155,21 +155,6 @@ t_refuses_other_users_process() {
 	vm exec active "kill $root_pid $own"
 }
 
-t_refuses_when_registry_full() {
-	local n out extra
-	n=$(py 'len(s)' "$(registry active)") || return 1
-	# fill it up with sleepers of a shell of their own
-	out=$(vm exec active --timeout 300 "rm -f /tmp/full; i=$n; while [ \$i -lt 64 ]; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/full; orthros-protect \$! >/dev/null || exit 1; i=\$((i+1)); done") ||
-		{ echo "$out"; fail "could not fill the registry"; return 1; }
-	expect_eq "entries" "$(py 'len(s)' "$(registry active)")" 64 || return 1
-	extra=$(sleeper) || return 1
-	refused ENOSPC "registry is full" "orthros-protect $extra" || return 1
-	# their processes gone, their entries are pruned by the next list
-	vm exec active "kill $extra \$(cat /tmp/full)" || return 1
-	wait_for 30 "the entries of the killed sleepers to go" \
-		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
-}
-
 t_remove() {
 	local pid
 	pid=$(sleeper) || return 1
@@ -211,6 +196,23 @@ t_exec_tree() {
 	vm exec active "orthros-protect --remove $pid; kill $pid"
 }
 
+# Registered memory adds up: sleepers are registered until the backup's
+# capacity is reached; the next one is refused for its size.
+t_refuses_beyond_the_backups_memory() {
+	local n out extra
+	n=$(py 'len(s)' "$(registry active)") || return 1
+	out=$(vm exec active --timeout 300 "rm -f /tmp/mem; while :; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/mem; orthros-protect \$! >/dev/null 2>/tmp/mem.err || break; done; cat /tmp/mem.err; wc -l < /tmp/mem") || return 1
+	echo "$out"
+	grep -qF '(E2BIG)' <<<"$out" || fail "not refused for its size" || return 1
+	grep -q ' [1-9][0-9]* KiB already registered' <<<"$out" || fail "nothing counted as already registered" || return 1
+	echo "figure: $(( $(tail -1 <<<"$out") - 1 )) sleepers registered before the backup's memory was taken"
+	extra=$(sleeper) || return 1
+	refused E2BIG "too big for the backup" "orthros-protect $extra" || return 1
+	vm exec active "kill $extra \$(cat /tmp/mem)" || return 1
+	wait_for 30 "the entries of the killed sleepers to go" \
+		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
+}
+
 # A backup whose memory cannot take the process: refused for its size.
 t_refuses_too_big_for_the_backup() {
 	local pid
@@ -232,6 +234,23 @@ t_refuses_without_backup_unless_forced() {
 	refused ENOLINK "no backup watches this OS" "orthros-protect $pid" || return 1
 	vm exec active "orthros-protect --force $pid" || fail "--force $pid was refused" || return 1
 	grep -q "'forced': True" <<<"$(entry active "$pid")" || fail "PID $pid not registered as forced"
+}
+
+# With no backup watching (the previous test), --force registers with no size
+# limit: fill all 64 entries.
+t_refuses_when_registry_full() {
+	local n out extra
+	n=$(py 'len(s)' "$(registry active)") || return 1
+	# fill it up with sleepers of a shell of their own
+	out=$(vm exec active --timeout 300 "rm -f /tmp/full; i=$n; while [ \$i -lt 64 ]; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/full; orthros-protect --force \$! >/dev/null || exit 1; i=\$((i+1)); done") ||
+		{ echo "$out"; fail "could not fill the registry"; return 1; }
+	expect_eq "entries" "$(py 'len(s)' "$(registry active)")" 64 || return 1
+	extra=$(sleeper) || return 1
+	refused ENOSPC "registry is full" "orthros-protect --force $extra" || return 1
+	# their processes gone, their entries are pruned by the next list
+	vm exec active "kill $extra \$(cat /tmp/full)" || return 1
+	wait_for 30 "the entries of the killed sleepers to go" \
+		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
 }
 
 # A machine that never started a backup has no registry at all.
