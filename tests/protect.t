@@ -130,7 +130,7 @@ t_refuses_pid_1() { refused EINVAL "PID 1" "orthros-protect 1"; }
 t_refuses_zombie() {
 	local z
 	vm exec active "sh -c 'sleep 0 & echo \$! > /tmp/zpid; exec sleep 100000' </dev/null >/dev/null 2>&1 &" || return 1
-	wait_for 30 "a zombie" vm exec active 'test -s /tmp/zpid && grep -q "^[0-9]* (sleep) Z" /proc/$(cat /tmp/zpid)/stat' || return 1
+	wait_for 30 "a zombie" vm exec active 'test -s /tmp/zpid && grep -q ") Z" /proc/$(cat /tmp/zpid)/stat' || return 1
 	z=$(vm exec active 'cat /tmp/zpid') || return 1
 	refused EINVAL "zombie" "orthros-protect $z"
 }
@@ -170,7 +170,8 @@ t_reused_pid_is_not_protected() {
 	local pid out
 	pid=$(sleeper) || return 1
 	vm exec active "orthros-protect $pid && kill $pid" || return 1
-	out=$(vm exec active "for try in 1 2 3 4 5 6 7 8; do echo \$(( $pid - 1 )) > /proc/sys/kernel/ns_last_pid; sleep 100000 </dev/null >/dev/null 2>&1 & [ \$! = $pid ] && { echo reused; exit 0; }; kill \$!; done; echo not reused") || return 1
+	wait_for 30 "PID $pid to be gone" vm exec active "test ! -e /proc/$pid" || return 1
+	out=$(vm exec active "for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do echo \$(( $pid - 1 )) > /proc/sys/kernel/ns_last_pid; sleep 100000 </dev/null >/dev/null 2>&1 & [ \$! = $pid ] && { echo reused; exit 0; }; kill \$!; done; echo not reused") || return 1
 	[ "$out" = reused ] || fail "could not make a process with PID $pid" || return 1
 	vm exec active "grep -q '(sleep)' /proc/$pid/stat" || return 1
 	# the status (which does not prune) tells the old entry from the new process
