@@ -135,8 +135,14 @@ static int list(int json)
 		shm_reg_print(stdout, &m, 1);
 		printf(",\"backup\":%u,\"rescue_capacity\":%llu}\n", backup, (unsigned long long)cap);
 	} else {
-		printf("protected processes (backup OS %u can take %llu KiB):\n", backup,
-		       (unsigned long long)cap >> 10);
+		if (!backup)
+			printf("protected processes (no backup):\n");
+		else if (cap > 1)
+			printf("protected processes (backup OS %u can take %llu KiB):\n", backup,
+			       (unsigned long long)cap >> 10);
+		else
+			printf("protected processes (backup OS %u can take %s):\n", backup,
+			       cap ? "nothing" : "? (not published yet)");
 		if (!shm_reg_print(stdout, &m, 0))
 			printf("  none\n");
 	}

@@ -58,4 +58,212 @@ t_criu_dump_restore_oracle() {
 	vm exec active "kill $pid"
 }
 
+# --- the registry -------------------------------------------------------------
+
+# registry OS: the registry's entries as that OS lists them (sorted JSON)
+registry() {
+	vm exec "$1" 'orthros-protect --list --json' |
+		python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["protected"], sort_keys=True))'
+}
+
+# sleeper [USER]: a process on the active that sleeps; prints its PID
+sleeper() {
+	if [ $# -gt 0 ]; then
+		vm exec active "su -s /bin/sh $1 -c 'sleep 100000 </dev/null >/dev/null 2>&1 & echo \$!'"
+	else
+		vm exec active 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!'
+	fi
+}
+
+# refused ERRNO TEXT CMD: CMD (on the active) exits 1 naming ERRNO and TEXT,
+# and the registry is the same after it
+refused() {
+	local before after out
+	before=$(registry active) || return 1
+	out=$(vm exec active "$3 2>&1; echo status=\$?") || return 1
+	echo "$3: $out"
+	grep -q '^status=1$' <<<"$out" || fail "'$3' was not refused with status 1" || return 1
+	grep -qF "($1)" <<<"$out" || fail "'$3' does not say $1" || return 1
+	grep -qF -- "$2" <<<"$out" || fail "'$3' does not say '$2'" || return 1
+	after=$(registry active) || return 1
+	expect_eq "the registry after '$3'" "$after" "$before"
+}
+
+# entry OS PID: that PID's entry in the OS's `orthros status --json`, or "None"
+entry() {
+	py "([e for e in s.get('protected', []) if e.get('pid') == $2] or [None])[0]" \
+		"$(vm exec "$1" 'orthros status --json')"
+}
+
+t_register_seen_by_both() {
+	local pid out a b
+	pid=$(sleeper) || return 1
+	out=$(vm exec active "orthros-protect $pid") || { echo "$out"; fail "orthros-protect $pid failed"; return 1; }
+	echo "$out"
+	a=$(vm exec active 'orthros-protect --list --json') || return 1
+	b=$(vm exec backup 'orthros status --json') || return 1
+	python3 - "$pid" "$a" "$b" <<'PY' || return 1
+import json, sys
+pid, a, b = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+ea = [e for e in a["protected"] if e.get("pid") == pid]
+eb = [e for e in b["protected"] if e.get("pid") == pid]
+assert len(ea) == 1 and len(eb) == 1, (a, b["protected"])
+ea, eb = ea[0], eb[0]
+assert ea["comm"] == "sleep" and ea["owner"] == 1 and ea["state"] == "running", ea
+assert ea["rss_bytes"] > 0 and not ea["tree"] and not ea["forced"] and ea["uid"] == 0, ea
+assert eb["owner"] == 1 and eb["state"] == "other-os" and eb["comm"] == "sleep", eb
+assert eb["start_time_ns"] == ea["start_time_ns"], (ea, eb)
+print(f"figure: PID {pid} registered: {ea['rss_bytes'] // 1024} KiB resident; the backup (OS {a['backup']}) "
+      f"can take {a['rescue_capacity'] // 1024} KiB")
+PY
+	vm exec active 'orthros status' | grep -A3 '^protected'
+	vm exec active "echo $pid > /tmp/protected"
+}
+
+# the process the first test registered (the tests run in subshells)
+protected() { vm exec active 'cat /tmp/protected'; }
+
+t_refuses_nonexistent() { refused ESRCH "no such process" "orthros-protect 99999"; }
+t_refuses_kernel_thread() { refused EINVAL "kernel thread" "orthros-protect 2"; }
+t_refuses_pid_1() { refused EINVAL "PID 1" "orthros-protect 1"; }
+
+t_refuses_zombie() {
+	local z
+	vm exec active "sh -c 'sleep 0 & echo \$! > /tmp/zpid; exec sleep 100000' </dev/null >/dev/null 2>&1 &" || return 1
+	wait_for 30 "a zombie" vm exec active 'test -s /tmp/zpid && grep -q ") Z" /proc/$(cat /tmp/zpid)/stat' || return 1
+	z=$(vm exec active 'cat /tmp/zpid') || return 1
+	refused EINVAL "zombie" "orthros-protect $z"
+}
+
+t_refuses_already_registered() {
+	local pid
+	pid=$(protected) || return 1
+	refused EEXIST "already registered" "orthros-protect $pid"
+}
+
+# A user who may not ptrace root's process may not register it, nor remove root's
+# entry; its own process it may register and remove.
+t_refuses_other_users_process() {
+	local root_pid own pid
+	pid=$(protected) || return 1
+	root_pid=$(sleeper) || return 1
+	refused EPERM "may not ptrace" "su -s /bin/sh nobody -c 'orthros-protect $root_pid'" || return 1
+	refused EPERM "only it or root" "su -s /bin/sh nobody -c 'orthros-protect --remove $pid'" || return 1
+	own=$(sleeper nobody) || return 1
+	vm exec active "su -s /bin/sh nobody -c 'orthros-protect $own && orthros-protect --remove $own'" ||
+		fail "nobody cannot register and remove its own process" || return 1
+	vm exec active "kill $root_pid $own"
+}
+
+t_remove() {
+	local pid
+	pid=$(sleeper) || return 1
+	vm exec active "orthros-protect $pid" || return 1
+	vm exec active "orthros-protect --remove $pid" || fail "--remove $pid failed" || return 1
+	[ "$(entry active "$pid")" = None ] || fail "PID $pid still listed after --remove" || return 1
+	refused ESRCH "not registered" "orthros-protect --remove $pid" || return 1
+	vm exec active "kill $pid"
+}
+
+# The registered process exits and another one gets its PID: not protected.
+t_reused_pid_is_not_protected() {
+	local pid out
+	pid=$(sleeper) || return 1
+	vm exec active "orthros-protect $pid && kill $pid" || return 1
+	wait_for 30 "PID $pid to be gone" vm exec active "test ! -e /proc/$pid" || return 1
+	out=$(vm exec active "for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do echo \$(( $pid - 1 )) > /proc/sys/kernel/ns_last_pid; sleep 100000 </dev/null >/dev/null 2>&1 & [ \$! = $pid ] && { echo reused; exit 0; }; kill \$!; done; echo not reused") || return 1
+	[ "$out" = reused ] || fail "could not make a process with PID $pid" || return 1
+	vm exec active "grep -q '(sleep)' /proc/$pid/stat" || return 1
+	# the status (which does not prune) tells the old entry from the new process
+	out=$(entry active "$pid")
+	echo "before pruning: $out"
+	[ "$out" = None ] || grep -q "'state': 'exited'" <<<"$out" || fail "PID $pid shown as $out" || return 1
+	# any list prunes it
+	[ "$(py "[e for e in s if e.get('pid') == $pid]" "$(registry active)")" = "[]" ] ||
+		fail "the reused PID $pid is listed as protected" || return 1
+	vm exec active "kill $pid"
+}
+
+# -- CMD: the wrapper registers itself and execs CMD, which keeps its PID.
+t_exec_tree() {
+	local pid e
+	pid=$(vm exec active 'orthros-protect --tree -- sleep 100000 </dev/null >/dev/null 2>&1 & echo $!') || return 1
+	wait_for 30 "the wrapped sleep" vm exec active "grep -q '(sleep)' /proc/$pid/stat" || return 1
+	registry active >/dev/null	# a list refreshes the command names
+	e=$(entry active "$pid")
+	echo "$e"
+	grep -q "'comm': 'sleep'" <<<"$e" && grep -q "'tree': True" <<<"$e" &&
+		grep -q "'state': 'running'" <<<"$e" || fail "PID $pid (orthros-protect --tree -- sleep) not registered as it should be" || return 1
+	vm exec active "orthros-protect --remove $pid; kill $pid"
+}
+
+# Registered memory adds up: sleepers are registered until the backup's
+# capacity is reached; the next one is refused for its size.
+t_refuses_beyond_the_backups_memory() {
+	local n out extra
+	n=$(py 'len(s)' "$(registry active)") || return 1
+	out=$(vm exec active --timeout 300 "rm -f /tmp/mem; while :; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/mem; orthros-protect \$! >/dev/null 2>/tmp/mem.err || break; done; cat /tmp/mem.err; wc -l < /tmp/mem") || return 1
+	echo "$out"
+	grep -qF '(E2BIG)' <<<"$out" || fail "not refused for its size" || return 1
+	grep -q ' [1-9][0-9]* KiB already registered' <<<"$out" || fail "nothing counted as already registered" || return 1
+	echo "figure: $(( $(tail -1 <<<"$out") - 1 )) sleepers registered before the backup's memory was taken"
+	extra=$(sleeper) || return 1
+	refused E2BIG "too big for the backup" "orthros-protect $extra" || return 1
+	vm exec active "kill $extra \$(cat /tmp/mem)" || return 1
+	wait_for 30 "the entries of the killed sleepers to go" \
+		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
+}
+
+# A backup whose memory cannot take the process: refused for its size.
+t_refuses_too_big_for_the_backup() {
+	local pid
+	vm start-backup --args '--replace --append orthros_rescue_reserve=4G' || return 1
+	wait_for 60 "the new backup to publish its capacity" \
+		vm exec active "orthros-protect --list --json | grep -q '\"rescue_capacity\":1}'" || return 1
+	pid=$(sleeper) || return 1
+	refused E2BIG "too big for the backup" "orthros-protect $pid" || return 1
+	vm exec active "kill $pid"
+}
+
+# No backup watches the active any more (its backup hung): refused, unless --force.
+t_refuses_without_backup_unless_forced() {
+	local pid
+	vm exec backup --timeout 20 'orthros-crash hang' >/dev/null 2>&1 &
+	wait_for 60 "the active to declare its backup failed" \
+		vm exec active "orthros status --json | grep -q '\"state\":\"failed\"'" || return 1
+	pid=$(sleeper) || return 1
+	refused ENOLINK "no backup watches this OS" "orthros-protect $pid" || return 1
+	vm exec active "orthros-protect --force $pid" || fail "--force $pid was refused" || return 1
+	grep -q "'forced': True" <<<"$(entry active "$pid")" || fail "PID $pid not registered as forced"
+}
+
+# With no backup watching (the previous test), --force registers with no size
+# limit: fill all 64 entries.
+t_refuses_when_registry_full() {
+	local n out extra
+	n=$(py 'len(s)' "$(registry active)") || return 1
+	# fill it up with sleepers of a shell of their own
+	out=$(vm exec active --timeout 300 "rm -f /tmp/full; i=$n; while [ \$i -lt 64 ]; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/full; orthros-protect --force \$! >/dev/null || exit 1; i=\$((i+1)); done") ||
+		{ echo "$out"; fail "could not fill the registry"; return 1; }
+	expect_eq "entries" "$(py 'len(s)' "$(registry active)")" 64 || return 1
+	extra=$(sleeper) || return 1
+	refused ENOSPC "registry is full" "orthros-protect --force $extra" || return 1
+	# their processes gone, their entries are pruned by the next list
+	vm exec active "kill $extra \$(cat /tmp/full)" || return 1
+	wait_for 30 "the entries of the killed sleepers to go" \
+		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
+}
+
+# A machine that never started a backup has no registry at all.
+t_refuses_without_shared_memory() {
+	local pid out
+	vm kill >/dev/null
+	vm up --no-backup --timeout 180 || return 1
+	pid=$(sleeper) || return 1
+	out=$(vm exec active "orthros-protect --force $pid 2>&1; echo status=\$?")
+	echo "$out"
+	grep -q '^status=1$' <<<"$out" && grep -qF '(ENODEV)' <<<"$out" ||
+		fail "not refused with ENODEV"
+}
+
 run_tests

@@ -248,11 +248,18 @@ int shm_reg_print(FILE *f, const struct shm_map *m, int json)
 		} else if (r < 0) {
 			fprintf(f, "  slot %2u: entry does not check (corrupt)\n", i);
 		} else {
-			fprintf(f, "  slot %2u: PID %-7u %-16.16s OS %u, uid %u, %llu KiB%s%s, %s\n", i,
-				e.pid, e.comm, e.owner_ordinal, e.uid,
-				(unsigned long long)e.rss_bytes >> 10,
+			const char *st = shm_reg_state(&e);
+			char where[32];
+
+			if (!strcmp(st, "other-os"))
+				snprintf(where, sizeof(where), "owned by OS %u", e.owner_ordinal);
+			else
+				snprintf(where, sizeof(where), "%s", !strcmp(st, "running") ?
+					 "running here" : st);
+			fprintf(f, "  slot %2u: PID %-7u %-16.16s %s; uid %u, %llu KiB%s%s\n", i,
+				e.pid, e.comm, where, e.uid, (unsigned long long)e.rss_bytes >> 10,
 				e.flags & ORTHROS_REG_TREE ? ", with its descendants" : "",
-				e.flags & ORTHROS_PROTECT_FORCE ? ", forced" : "", shm_reg_state(&e));
+				e.flags & ORTHROS_PROTECT_FORCE ? ", forced" : "");
 		}
 		n++;
 	}

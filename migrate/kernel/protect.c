@@ -240,7 +240,7 @@ static long protect_add(struct orthros_protect_req *rq)
 		goto out;
 	}
 	if (is_global_init(leader) || task_tgid_vnr(leader) == 1) {
-		snprintf(rq->why, sizeof(rq->why), "%s is PID 1 (init): it cannot be rescued", comm);
+		snprintf(rq->why, sizeof(rq->why), "%s is PID 1: it cannot be rescued", comm);
 		goto out;
 	}
 	if (leader->exit_state || (leader->flags & PF_EXITING)) {

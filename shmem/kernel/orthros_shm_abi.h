@@ -195,7 +195,10 @@ struct orthros_shm_failure {
  * A protected process: written by the owner's kernel for orthros-protect
  * (/dev/orthros-protect), read by the OS that takes over from it.  The
  * process is named by its PID and its start time, so that a PID reused by
- * another process after the protected one exited never matches.
+ * another process after the protected one exited never matches.  Only the
+ * owner writes an entry; a writer takes one by moving its seq from even to
+ * odd with a compare-and-swap, so two OSes never write the same entry.  A
+ * never-written entry (all zero) is free, like one whose pid is 0.
  */
 struct orthros_shm_reg_entry {
 	__u32 seq;
