@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* wlreport: the self-checking workloads' common part (see wlreport.h). */
+#define _GNU_SOURCE
 #include "wlreport.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +46,82 @@ static void on_signal(int sig)
 	stop_req = 1;
 }
 
+/*
+ * The process state a rescue must carry besides memory and registers, set
+ * at start and checked at every status report: umask, an RLIMIT_NOFILE soft
+ * limit of its own, the cwd, a SIGUSR1 handler with SA_ONSTACK and its mask,
+ * the alternate signal stack (of the thread that set it), SIGUSR2 blocked in
+ * every thread and pending for the process.
+ */
+static struct {
+	struct rlimit nofile;
+	char cwd[512];
+	pid_t ss_tid;
+	int on;
+} pst;
+static char altstack[65536];
+
+static void on_usr1(int s)
+{
+	(void)s;
+}
+
+static void pstate_init(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_ONSTACK | SA_RESTART };
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	sigset_t set;
+
+	umask(027);
+	getrlimit(RLIMIT_NOFILE, &pst.nofile);
+	pst.nofile.rlim_cur = pst.nofile.rlim_max < 777 ? pst.nofile.rlim_max : 777;
+	setrlimit(RLIMIT_NOFILE, &pst.nofile);
+	if (!getcwd(pst.cwd, sizeof(pst.cwd)))
+		pst.cwd[0] = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGHUP);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaltstack(&ss, NULL);
+	pst.ss_tid = gettid();
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	kill(getpid(), SIGUSR2);
+	pst.on = 1;
+}
+
+static void pstate_check(void)
+{
+	struct sigaction sa;
+	struct rlimit r;
+	sigset_t set;
+	stack_t ss;
+	char cwd[512];
+	mode_t m;
+
+	if (!pst.on)
+		return;
+	m = umask(027);
+	umask(m);
+	if (m != 027)
+		wl_error("umask is %03o, want 027", m);
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur != pst.nofile.rlim_cur)
+		wl_error("RLIMIT_NOFILE is %llu, want %llu", (unsigned long long)r.rlim_cur,
+			 (unsigned long long)pst.nofile.rlim_cur);
+	if (!getcwd(cwd, sizeof(cwd)) || strcmp(cwd, pst.cwd))
+		wl_error("cwd is not %s", pst.cwd);
+	if (sigaction(SIGUSR1, NULL, &sa) || sa.sa_handler != on_usr1 ||
+	    !(sa.sa_flags & SA_ONSTACK) || !sigismember(&sa.sa_mask, SIGHUP))
+		wl_error("the SIGUSR1 handler changed");
+	if (sigprocmask(SIG_BLOCK, NULL, &set) || !sigismember(&set, SIGUSR2))
+		wl_error("SIGUSR2 is no longer blocked");
+	if (sigpending(&set) || !sigismember(&set, SIGUSR2))
+		wl_error("SIGUSR2 is no longer pending");
+	if (gettid() == pst.ss_tid &&
+	    (sigaltstack(NULL, &ss) || ss.ss_sp != altstack || ss.ss_size != sizeof(altstack)))
+		wl_error("the alternate signal stack changed");
+}
+
 void wl_init(const char *p, const char *r)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -57,6 +136,7 @@ void wl_init(const char *p, const char *r)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	pstate_init();
 }
 
 const char *wl_usage(void)
@@ -149,6 +229,9 @@ void wl_child(const char *r)
 		snprintf(status_path + n, sizeof(status_path) - n, ".%s", r);
 	}
 	role = r;
+	/* a child has no pending signals; its altstack is its own thread's */
+	kill(getpid(), SIGUSR2);
+	pst.ss_tid = gettid();
 	pthread_mutex_lock(&lock);
 	iters = errors = min_part = max_gap = last_report = 0;
 	last_error[0] = 0;
@@ -339,6 +422,7 @@ void wl_report(void)
 		return;
 	last_report = now;
 	hold_check();
+	pstate_check();
 	write_status("running", now);
 }
 

@@ -18,6 +18,11 @@
  *                           back by 1.5 s (also env ORTHROS_WL_FAKE_CLOCK_JUMP=S);
  *                           must be reported as "monotonic went back by ..."
  *
+ * Every program also sets, at wl_init(), and checks at every status report
+ * the process state a rescue must carry: umask 027, an RLIMIT_NOFILE soft
+ * limit of 777, its cwd, a SIGUSR1 handler (SA_ONSTACK, mask SIGHUP), an
+ * alternate signal stack, SIGUSR2 blocked and pending.
+ *
  * The status line (padded with spaces to WL_LINE-1 bytes, then '\n'):
  *   {"prog":"orthros-threads","role":"main","pid":123,"state":"running",
  *    "iter":N,"min_part_iter":M,"parts":P,"errors":E,"last_error":"...",
