@@ -32,6 +32,9 @@ static void usage(FILE *f)
 		"  --append STR    added to the command line the profile gives that OS\n"
 		"  --load-only     keep the image in the kernel, start nothing\n"
 		"  --start-only    start the image kept by an earlier load\n"
+		"  --adopt N       load no file: take the image OS N kept (the OS this one took\n"
+		"                  over: it started this OS from it), with the command line of\n"
+		"                  --ordinal; must run before N's memory is given to this OS\n"
 		"  --replace       start even if an OS was started in that area (it is stopped)\n"
 		"  --profile FILE  the machine profile (default $ORTHROS_PROFILE or "
 		ORTH_DEFAULT_PROFILE ")\n"
@@ -114,7 +117,7 @@ int main(int argc, char **argv)
 	static struct orth_profile p;
 	struct orthros_boot_start st = { 0 };
 	struct orthros_boot_load ld = { 0 };
-	unsigned int ordinal = 2, apic = ~0U;
+	unsigned int ordinal = 2, apic = ~0U, adopt = 0;
 	int load = 1, start = 1, replace = 0, fd, i;
 	char err[512], cmdline[ORTHROS_BOOT_MAX_CMDLINE];
 	enum orth_area_id area;
@@ -134,6 +137,10 @@ int main(int argc, char **argv)
 		} else if (v && !strcmp(a, "--ordinal")) {
 			if (parse_uint(v, &ordinal) || ordinal < 2)
 				return fprintf(stderr, "orthros-boot: bad ordinal '%s' (want 2 or more)\n", v), 2;
+			i++;
+		} else if (v && !strcmp(a, "--adopt")) {
+			if (parse_uint(v, &adopt) || !adopt)
+				return fprintf(stderr, "orthros-boot: bad ordinal '%s' to adopt\n", v), 2;
 			i++;
 		} else if (v && !strcmp(a, "--apic")) {
 			if (parse_uint(v, &apic) || apic > 255)
@@ -182,6 +189,23 @@ int main(int argc, char **argv)
 			strcat(cmdline, " ");
 			strcat(cmdline, append);
 		}
+		if (adopt) {
+			struct orthros_boot_adopt ad = { .from = adopt, .cmdline = (uintptr_t)cmdline };
+
+			if (ioctl(fd, ORTHROS_BOOT_ADOPT, &ad)) {
+				int e = errno;
+
+				fprintf(stderr, "orthros-boot: taking OS %u's kept image refused: %s%s\n",
+					adopt, strerror(e),
+					e == ENOENT ? " (it kept none, or left no facts)" :
+					e == EBADMSG ? " (its copy does not match its checksum)" :
+					e == EFAULT ? " (it is not in that OS's memory any more)" :
+					e == EINVAL ? " (not another OS)" : "");
+				return 1;
+			}
+			printf("took OS %u's kept image for OS %u\n", adopt, ordinal);
+			goto loaded;
+		}
 		k = read_file(kernel, &ksize);
 		ird = k ? read_file(initrd, &isize) : NULL;
 		if (!k || !ird)
@@ -201,6 +225,7 @@ int main(int argc, char **argv)
 		free(k);
 		free(ird);
 	}
+loaded:
 	if (!start)
 		return 0;
 

@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		"       orthros shm show [--json]\n"
 		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
 		"       orthros failover register|migrate PATH\n"
-		"       orthros failover mark begin|end NAME | done | status\n"
+		"       orthros failover mark begin|end NAME | done | status | next-apic\n"
 		"\n"
 		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
 		"devices as the running kernel sees them, which devices the machine\n"
@@ -437,7 +437,57 @@ static void print_failover_text(void)
 	}
 }
 
-/* orthros failover mark begin|end NAME | done | migrate PATH | register PATH */
+/*
+ * orthros failover next-apic: the core for the next backup, once this OS
+ * took over: the highest APIC ID of the dead OS that is not the machine's
+ * BSP (a STARTUP IPI cannot start it) and not online here.
+ */
+static int next_apic(void)
+{
+	struct orthros_failover_status fo;
+	struct orthros_shm_os os;
+	struct shm_map m;
+	char err[256], line[256];
+	int best = -1, id;
+
+	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE || !fo.failed_ordinal) {
+		fprintf(stderr, "orthros failover next-apic: this OS took over from none\n");
+		return 1;
+	}
+	if (shm_map(&m, 0, err, sizeof(err))) {
+		fprintf(stderr, "orthros failover next-apic: %s\n", err);
+		return 1;
+	}
+	if (shm_rec_read(&os, (char *)m.base + ORTHROS_SHM_OS_OFF +
+			 (fo.failed_ordinal % ORTHROS_SHM_OS_SLOTS) * sizeof(os), sizeof(os)) ||
+	    os.ordinal != fo.failed_ordinal || os.nr_apics > ORTHROS_SHM_MAX_APICS) {
+		fprintf(stderr, "orthros failover next-apic: OS %u's record does not check\n",
+			fo.failed_ordinal);
+		shm_unmap(&m);
+		return 1;
+	}
+	shm_unmap(&m);
+	for (unsigned int i = 0; i < os.nr_apics; i++) {
+		int online = 0;
+		FILE *f = fopen("/proc/cpuinfo", "r");
+
+		while (f && fgets(line, sizeof(line), f))
+			online |= sscanf(line, "apicid : %d", &id) == 1 && id == (int)os.apic_ids[i];
+		if (f)
+			fclose(f);
+		if (os.apic_ids[i] != os.bsp_apic && !online && (int)os.apic_ids[i] > best)
+			best = (int)os.apic_ids[i];
+	}
+	if (best < 0) {
+		fprintf(stderr, "orthros failover next-apic: OS %u left no core a backup can start on\n",
+			fo.failed_ordinal);
+		return 1;
+	}
+	printf("%d\n", best);
+	return 0;
+}
+
+/* orthros failover mark begin|end NAME | done | migrate PATH | register PATH | next-apic */
 static int failover_cmd(int argc, char **argv)
 {
 	struct orthros_failover_mark mk = { 0 };
@@ -466,6 +516,8 @@ static int failover_cmd(int argc, char **argv)
 	} else if (argc == 1 && !strcmp(argv[0], "status")) {
 		print_failover_text();
 		return 0;
+	} else if (argc == 1 && !strcmp(argv[0], "next-apic")) {
+		return next_apic();
 	} else {
 		return 2;
 	}

@@ -13,6 +13,7 @@
 #define pr_fmt(fmt) "orthros-boot: " fmt
 
 #include <linux/acpi.h>
+#include <linux/crc32.h>
 #include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/fs.h>
@@ -36,6 +37,8 @@
 
 #include "orthros_boot_abi.h"
 #include "../shmem/orthros_shm.h"
+#include "../migrate/dead.h"
+#include "../migrate/orthros_migrate.h"
 
 #define MAX_IMAGE		(64UL << 20)
 #define KERNEL_OFFSET		(2UL << 20)	/* kernel at area start + 2 MiB */
@@ -106,6 +109,31 @@ static int check_bzimage(struct kept_image *k)
 	return 0;
 }
 
+static u32 crc_of(const void *p, size_t len)
+{
+	return crc32_le(~0U, p, len) ^ ~0U;
+}
+
+/*
+ * Keep k as the image to start (k is emptied), and say where it is in this
+ * OS's kernel facts: the OS that takes over from this one copies it there.
+ */
+static void keep(struct kept_image *k)
+{
+	mutex_lock(&loader_lock);
+	free_kept(&kept);
+	kept = *k;
+	memset(k, 0, sizeof(*k));
+	kept.hdr = kept.kernel + 0x1f1;
+	last.kernel_size = kept.kernel_size;
+	last.initrd_size = kept.initrd_size;
+	orthros_shm_set_kept_image((u64)kept.kernel, kept.kernel_size,
+				   crc_of(kept.kernel, kept.kernel_size), (u64)kept.initrd,
+				   kept.initrd_size,
+				   kept.initrd_size ? crc_of(kept.initrd, kept.initrd_size) : 0);
+	mutex_unlock(&loader_lock);
+}
+
 static long do_load(const struct orthros_boot_load __user *uarg)
 {
 	struct orthros_boot_load a;
@@ -142,16 +170,88 @@ static long do_load(const struct orthros_boot_load __user *uarg)
 	if (err)
 		goto out;
 
-	mutex_lock(&loader_lock);
-	free_kept(&kept);
-	kept = k;
-	last.kernel_size = k.kernel_size;
-	last.initrd_size = k.initrd_size;
-	mutex_unlock(&loader_lock);
 	pr_info("kept a %zu-byte kernel and a %zu-byte initramfs\n",
 		k.kernel_size, k.initrd_size);
+	keep(&k);
 	return 0;
 out:
+	free_kept(&k);
+	return err;
+}
+
+/*
+ * ORTHROS_BOOT_ADOPT: the OS this one took over kept a kernel and an
+ * initramfs (it started this OS from them): copy them out of its memory,
+ * check them (their crc32 as it published them, the bzImage header), and
+ * keep them with the command line of the next OS.  So a later OS starts the
+ * next backup from memory, reading no file, as Mint's clone proposed.  It
+ * must run before the dead OS's memory is given to this one.
+ */
+static long do_adopt(const struct orthros_boot_adopt __user *uarg)
+{
+	struct orthros_boot_adopt a;
+	struct orthros_shm_facts *f;
+	struct orthros_dead *d;
+	struct kept_image k = { };
+	long len;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	err = a.from && a.from != orthros_ordinal() ? orthros_dead_open(d, a.from) : -EINVAL;
+	if (err)
+		goto out;
+	f = &d->facts;
+	err = -ENOENT;
+	if (!f->kept_kernel_size) {
+		pr_err("OS %u kept no image\n", a.from);
+		goto out;
+	}
+	err = -EFBIG;
+	if (f->kept_kernel_size > MAX_IMAGE || f->kept_initrd_size > MAX_IMAGE)
+		goto out;
+	k.kernel = kvmalloc(f->kept_kernel_size, GFP_KERNEL);
+	k.cmdline = kzalloc(ORTHROS_BOOT_MAX_CMDLINE, GFP_KERNEL);
+	if (f->kept_initrd_size)
+		k.initrd = kvmalloc(f->kept_initrd_size, GFP_KERNEL);
+	err = -ENOMEM;
+	if (!k.kernel || !k.cmdline || (f->kept_initrd_size && !k.initrd))
+		goto out;
+	err = -EFAULT;
+	if (orthros_dead_read(d, f->kept_kernel, k.kernel, f->kept_kernel_size) ||
+	    (f->kept_initrd_size &&
+	     orthros_dead_read(d, f->kept_initrd, k.initrd, f->kept_initrd_size))) {
+		pr_err("OS %u's kept image is not in its memory\n", a.from);
+		goto out;
+	}
+	err = -EBADMSG;
+	if (crc_of(k.kernel, f->kept_kernel_size) != f->kept_kernel_crc ||
+	    (f->kept_initrd_size && crc_of(k.initrd, f->kept_initrd_size) != f->kept_initrd_crc)) {
+		pr_err("OS %u's kept image does not match its checksum\n", a.from);
+		goto out;
+	}
+	err = -EFAULT;
+	len = strncpy_from_user(k.cmdline, u64_to_user_ptr(a.cmdline), ORTHROS_BOOT_MAX_CMDLINE);
+	if (len < 0)
+		goto out;
+	err = -E2BIG;
+	if (len >= ORTHROS_BOOT_MAX_CMDLINE)
+		goto out;
+	k.kernel_size = f->kept_kernel_size;
+	k.initrd_size = f->kept_initrd_size;
+	err = check_bzimage(&k);
+	if (err)
+		goto out;
+	pr_info("took OS %u's kept image: a %zu-byte kernel and a %zu-byte initramfs\n",
+		a.from, k.kernel_size, k.initrd_size);
+	keep(&k);
+	err = 0;
+out:
+	orthros_dead_close(d);
+	kfree(d);
 	free_kept(&k);
 	return err;
 }
@@ -170,6 +270,25 @@ static int cpu_of_apic(u32 apic_id)
 static bool apic_in_firmware(u32 apic_id)
 {
 	return cpu_of_apic(apic_id) >= 0;
+}
+
+/*
+ * A later OS knows only its own cores; after a takeover, the cores of the
+ * OS it took over (stopped by INIT, waiting for a STARTUP IPI) are free for
+ * the next backup too, but not the machine's BSP.  1: free, -1: the BSP,
+ * 0: not one of them.
+ */
+static int freed_by_takeover(u32 apic_id)
+{
+	struct orthros_shm_os os;
+	u32 dead = orthros_failover_source(), i;
+
+	if (!dead || !orthros_shm_read_os(dead, &os))
+		return 0;
+	for (i = 0; i < os.nr_apics; i++)
+		if (os.apic_ids[i] == apic_id)
+			return apic_id == os.bsp_apic ? -1 : 1;
+	return 0;
 }
 
 static int add_e820(struct boot_params *bp, u64 start, u64 end, u32 type)
@@ -196,10 +315,18 @@ static int add_e820(struct boot_params *bp, u64 start, u64 end, u32 type)
  * The new OS's memory map: its own ranges where the firmware has RAM, the
  * shared memory as reserved, and every non-RAM firmware entry unchanged
  * (ACPI tables, ECAM, ...).  It sees no other RAM.
+ *
+ * Only the 1st OS has the firmware's map; a later OS's "firmware" map is
+ * the one it was given, with only its own area as RAM.  When a later OS
+ * starts the next backup (after a takeover), the next OS's ranges are RAM
+ * as the profile says, which the 1st OS checked against the firmware's map
+ * at boot (boot-partition), and which the running OS does not own (checked
+ * by the caller).
  */
 static int build_e820(struct boot_params *bp, const struct orthros_boot_start *s)
 {
 	const struct e820_table *fw = e820_table_firmware;
+	bool later = orthros_is_later_os();
 	int i, j, err = 0;
 
 	for (i = 0; i < fw->nr_entries && !err; i++) {
@@ -210,10 +337,12 @@ static int build_e820(struct boot_params *bp, const struct orthros_boot_start *s
 			err = add_e820(bp, e->addr, end, e->type);
 			continue;
 		}
-		for (j = 0; j < s->nr_ranges && !err; j++)
+		for (j = 0; j < s->nr_ranges && !err && !later; j++)
 			err = add_e820(bp, max(e->addr, s->ranges[j].start),
 				       min(end, s->ranges[j].end), E820_TYPE_RAM);
 	}
+	for (j = 0; j < s->nr_ranges && !err && later; j++)
+		err = add_e820(bp, s->ranges[j].start, s->ranges[j].end, E820_TYPE_RAM);
 	if (!err && s->shmem.end > s->shmem.start)
 		err = add_e820(bp, s->shmem.start, s->shmem.end, E820_TYPE_RESERVED);
 	return err;
@@ -241,12 +370,16 @@ static int check_start(const struct orthros_boot_start *s, int *low, int *main_r
 		pr_err("APIC %u is the BSP: a STARTUP IPI cannot start it\n", s->apic_id);
 		return -EINVAL;
 	}
-	if (!apic_in_firmware(s->apic_id)) {
+	if (freed_by_takeover(s->apic_id) < 0) {
+		pr_err("APIC %u is the machine's BSP: a STARTUP IPI cannot start it\n", s->apic_id);
+		return -EINVAL;
+	}
+	if (!apic_in_firmware(s->apic_id) && freed_by_takeover(s->apic_id) <= 0) {
 		pr_err("no core with APIC ID %u on this machine\n", s->apic_id);
 		return -ENODEV;
 	}
 	cpu = cpu_of_apic(s->apic_id);
-	if (cpu_online(cpu)) {
+	if (cpu >= 0 && cpu_online(cpu)) {
 		pr_err("APIC %u is CPU %d of the running OS, which is online: offline it first\n",
 		       s->apic_id, cpu);
 		return -EBUSY;
@@ -501,6 +634,10 @@ static long orthros_boot_ioctl(struct file *f, unsigned int cmd, unsigned long a
 	long err;
 
 	switch (cmd) {
+	case ORTHROS_BOOT_ADOPT:
+		if (!capable(CAP_SYS_BOOT))
+			return -EPERM;
+		return do_adopt(uarg);
 	case ORTHROS_BOOT_LOAD:
 		if (!capable(CAP_SYS_BOOT))
 			return -EPERM;

@@ -62,9 +62,17 @@ struct orthros_boot_status {
 	struct orthros_boot_range area;	/* where it was placed */
 };
 
+/* Take the image the OS this one took over kept (it started this OS from it). */
+struct orthros_boot_adopt {
+	__u32 from;			/* the dead OS's ordinal */
+	__u32 pad;
+	__u64 cmdline;			/* user address: the next OS's command line */
+};
+
 #define ORTHROS_BOOT_IOC_MAGIC	0xb7
 #define ORTHROS_BOOT_LOAD	_IOW(ORTHROS_BOOT_IOC_MAGIC, 1, struct orthros_boot_load)
 #define ORTHROS_BOOT_START	_IOW(ORTHROS_BOOT_IOC_MAGIC, 2, struct orthros_boot_start)
 #define ORTHROS_BOOT_STATUS	_IOR(ORTHROS_BOOT_IOC_MAGIC, 3, struct orthros_boot_status)
+#define ORTHROS_BOOT_ADOPT	_IOW(ORTHROS_BOOT_IOC_MAGIC, 4, struct orthros_boot_adopt)
 
 #endif

@@ -19,6 +19,8 @@
 #include <linux/string.h>
 #include <linux/regset.h>
 #include <linux/futex.h>
+#include <linux/nsproxy.h>
+#include <linux/time_namespace.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 #include <asm/ptrace.h>
@@ -36,6 +38,30 @@ static u32 pid_nr_of(struct rx_ctx *c, u64 pid_va)
 					 sizeof(up)))
 		return 0;
 	return up.nr > 0 ? up.nr : 0;
+}
+
+/*
+ * The clocks the process sees: a process rescued before lives in the time
+ * namespace its restore gave it, whose offsets continue an older OS's
+ * clocks; they are added, so that its CLOCK_MONOTONIC never goes back.
+ */
+static int time_offsets(struct rx_ctx *c, const struct task_struct *t,
+			struct orthros_rx_proc *p)
+{
+	struct time_namespace tns;
+	struct nsproxy ns;
+
+	if (!t->nsproxy)
+		return 0;
+	if (rx_read(c, (u64)t->nsproxy, &ns, sizeof(ns), "the namespaces"))
+		return -EFAULT;
+	if (!ns.time_ns || (u64)ns.time_ns == (u64)&init_time_ns)
+		return 0;
+	if (rx_read(c, (u64)ns.time_ns, &tns, sizeof(tns), "the time namespace"))
+		return -EFAULT;
+	p->mono_ns += timespec64_to_ns(&tns.offsets.monotonic);
+	p->boot_ns += timespec64_to_ns(&tns.offsets.boottime);
+	return 0;
 }
 
 int rx_task(struct rx_ctx *c, u64 task_va, const struct task_struct *t,
@@ -70,6 +96,9 @@ int rx_task(struct rx_ctx *c, u64 task_va, const struct task_struct *t,
 	p->start_time_ns = t->start_time;
 	p->mono_ns = c->mono_ns;
 	p->boot_ns = c->boot_ns;
+	err = time_offsets(c, t, p);
+	if (err)
+		goto out;
 	for (i = 0; i < ORTHROS_RX_NRLIM && i < RLIM_NLIMITS; i++) {
 		p->rlim_cur[i] = sig->rlim[i].rlim_cur;
 		p->rlim_max[i] = sig->rlim[i].rlim_max;

@@ -39,6 +39,9 @@ static inline struct orthros_shm_facts *orthros_shm_facts_slot(u32 ordinal)
 /* This kernel's facts; the file system another OS takes over from it. */
 void orthros_shm_write_facts(void);
 void orthros_shm_fill_facts(struct orthros_shm_facts *f);
+/* The loader's kept image, published in the facts (0 sizes: none). */
+void orthros_shm_set_kept_image(u64 kernel, u64 kernel_size, u32 kernel_crc,
+				u64 initrd, u64 initrd_size, u32 initrd_crc);
 void orthros_shm_register_data(u64 sb, u32 dev, const char *path);
 bool orthros_shm_read_facts(u32 ordinal, struct orthros_shm_facts *f);
 /* What this OS can take over of another's registered processes (facts). */

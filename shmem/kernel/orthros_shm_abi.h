@@ -246,7 +246,15 @@ struct orthros_shm_facts {
 	__u64 rescue_capacity;		/* bytes of registered processes this OS can take
 					 * over: its MemAvailable less a reserve, refreshed
 					 * while it runs; 0: not known yet, 1: none */
-	__u8 reserved[328];
+	/*
+	 * The image its loader keeps (kernel VAs, vmalloc'd or not; crc32 of
+	 * each): the OS that takes over from it copies it out of its memory
+	 * and starts the next backup from it without reading a file.
+	 */
+	__u64 kept_kernel, kept_kernel_size;
+	__u64 kept_initrd, kept_initrd_size;
+	__u32 kept_kernel_crc, kept_initrd_crc;
+	__u8 reserved[288];
 	__u32 pad2;
 	__u32 checksum;
 };
@@ -344,7 +352,7 @@ struct orthros_hb_status {
  * marks their start and end here.
  */
 #define ORTHROS_FAILOVER_DEVICE	"/dev/orthros-failover"
-#define ORTHROS_MAX_PHASES	12
+#define ORTHROS_MAX_PHASES	16
 
 enum orthros_failover_state {
 	ORTHROS_FO_NONE = 0,

@@ -282,6 +282,23 @@ void orthros_shm_register_data(u64 sb, u32 dev, const char *path)
 	orthros_shm_write_facts();
 }
 
+static struct {
+	u64 kernel, kernel_size, initrd, initrd_size;
+	u32 kernel_crc, initrd_crc;
+} kept_img;
+
+void orthros_shm_set_kept_image(u64 kernel, u64 kernel_size, u32 kernel_crc,
+				u64 initrd, u64 initrd_size, u32 initrd_crc)
+{
+	kept_img.kernel = kernel;
+	kept_img.kernel_size = kernel_size;
+	kept_img.kernel_crc = kernel_crc;
+	kept_img.initrd = initrd;
+	kept_img.initrd_size = initrd_size;
+	kept_img.initrd_crc = initrd_crc;
+	orthros_shm_write_facts();
+}
+
 /* This kernel's facts (all but seq and checksum). */
 void orthros_shm_fill_facts(struct orthros_shm_facts *f)
 {
@@ -301,6 +318,12 @@ void orthros_shm_fill_facts(struct orthros_shm_facts *f)
 	f->data_dev = data_fs.dev;
 	memcpy(f->data_path, data_fs.path, sizeof(f->data_path));
 	f->rescue_capacity = rescue_capacity;
+	f->kept_kernel = kept_img.kernel;
+	f->kept_kernel_size = kept_img.kernel_size;
+	f->kept_kernel_crc = kept_img.kernel_crc;
+	f->kept_initrd = kept_img.initrd;
+	f->kept_initrd_size = kept_img.initrd_size;
+	f->kept_initrd_crc = kept_img.initrd_crc;
 	/* its clocks against the machine's TSC, read together */
 	local_irq_save(flags);
 	f->clock_tsc = orthros_tsc();
