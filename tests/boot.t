@@ -11,7 +11,7 @@ t_boots() {
 	local out
 	out=$(vm exec active 'cat /proc/uptime; echo $((6 * 7))') || return 1
 	expect_eq "arithmetic on the active's shell" "$(tail -1 <<<"$out")" 42 || return 1
-	vm log active | grep -q "orthros: active OS, ordinal 1, up" ||
+	grep -q "orthros: active OS, ordinal 1, up" <<<"$(vm log active)" ||
 		fail "the console never showed the init script finishing"
 }
 

@@ -21,9 +21,11 @@
  *
  * A structure that does not check costs that object (a file, or the rest of
  * the list), reported in the stats, never this OS.  For each regular file with
- * dirty state: open it (creating it if the disk does not have it yet), write
- * every dirty or writeback page inside i_size (runs of contiguous pages with
- * one write each), set the size to i_size, fsync.
+ * dirty state or cached pages: open it (creating it if the disk does not have
+ * it yet), write every dirty or writeback page and every clean up-to-date
+ * cached page inside i_size (ext4 counts a page clean once it is written into
+ * the running journal transaction, before that commits; runs of contiguous
+ * pages with one write each), set the size to i_size, fsync.
  */
 #define pr_fmt(fmt) "orthros-migrate: " fmt
 
@@ -150,6 +152,7 @@ struct file_job {
 	loff_t size;
 	u64 pages;
 	int err;
+	bool all;			/* every up-to-date cached page, not only the dirty ones */
 	loff_t run_pos;			/* the run of pages not written yet */
 	size_t run_len;
 	u32 run_pages;
@@ -206,6 +209,16 @@ static void copy_dead_page(struct file_job *j, unsigned long index, u64 entry)
 
 #define DIRTY_MARKS(m) ((m)[XA_MARK_0][0] | (m)[XA_MARK_1][0])
 
+/* Is the dead page (a folio's head) up to date? */
+static bool page_uptodate(struct dead *d, u64 page_va)
+{
+	struct page pg;
+
+	if (orthros_dead_read(&d->dm, page_va, &pg, sizeof(pg)))
+		return false;
+	return pg.flags & BIT(PG_uptodate);
+}
+
 static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int depth)
 {
 	struct xa_node *node;
@@ -231,7 +244,7 @@ static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int d
 		void *e = (void __force *)node->slots[i];
 		unsigned long idx = base + ((unsigned long)i << node->shift);
 
-		if (!(marks & BIT(i)) || !e)
+		if (!e || (!(marks & BIT(i)) && !j->all))
 			continue;
 		if (node->shift) {
 			if (!xa_is_node(e)) {
@@ -239,7 +252,8 @@ static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int d
 				break;
 			}
 			walk_node(j, (u64)xa_to_node(e), idx, depth + 1);
-		} else if (!xa_is_internal(e) && !xa_is_value(e)) {
+		} else if (!xa_is_internal(e) && !xa_is_value(e) &&
+			   ((marks & BIT(i)) || page_uptodate(j->d, (u64)e))) {
 			copy_dead_page(j, idx, (u64)e);
 		}
 	}
@@ -256,7 +270,8 @@ static void walk_pages(struct file_job *j, const struct xarray *xa)
 	if (xa_is_node(head))
 		walk_node(j, (u64)xa_to_node(head), 0, 0);
 	else if (!xa_is_internal(head) && !xa_is_value(head) &&
-		 (xa->xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))))
+		 ((xa->xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))) ||
+		  (j->all && page_uptodate(j->d, (u64)head))))
 		copy_dead_page(j, 0, (u64)head);
 }
 
@@ -275,7 +290,15 @@ static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
 
 	if (!S_ISREG(in->i_mode) || !in->i_nlink)
 		return;
-	if (!(in->i_state & I_DIRTY_ALL) &&
+	/*
+	 * A clean inode or page is not yet on the disk: ext4 writes it into
+	 * the running journal transaction, which commits every few seconds.
+	 * So every cached up-to-date page of every file is copied (the dirty
+	 * ones and the clean ones), and every size set; a file with nothing
+	 * cached and nothing dirty is left alone.
+	 */
+	j.all = true;
+	if (!(in->i_state & I_DIRTY_ALL) && !in->i_data.nrpages &&
 	    !(in->i_data.i_pages.xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))))
 		return;
 	if (in->i_size < 0 || in->i_size > (1LL << 40)) {
