@@ -27,7 +27,7 @@ t_new_active_starts_the_next_backup() {
 	# the image OS 1 kept, taken out of its memory for OS 3
 	out=$(on backup_a 'a=$(cut -d" " -f1 /proc/uptime); orthros-boot --adopt 1 --ordinal 3 --load-only && b=$(cut -d" " -f1 /proc/uptime) && echo "took $(echo "$a $b" | awk "{ print (\$2 - \$1) * 1000 }") ms"') ||
 		fail "the new active could not take OS 1's kept image: $out" || return 1
-	echo "figure: $out"
+	echo "figure: $(echo "$out" | tr "\n" ";")"
 	apic=$(on backup_a 'orthros failover next-apic') || fail "no core for the next backup" || return 1
 	out=$(on backup_a 'orthros-boot --start-only --ordinal 3 --apic 0 2>&1; echo rc=$?')
 	echo "$out" | grep -q 'rc=1' && echo "$out" | grep -qi 'BSP' ||
