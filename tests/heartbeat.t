@@ -22,7 +22,6 @@ fresh() {
 	vm up --timeout 180
 }
 
-status_json() { vm exec "$1" 'orthros status --json'; }
 
 # jq-like: py EXPR JSON...: evaluate EXPR with s (and t) bound to the JSON documents
 py() {

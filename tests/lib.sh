@@ -37,6 +37,22 @@ wait_for() {
 	done
 }
 
+# The machine's state as an OS sees it, and the waits the failover tests share.
+status_json() { vm exec "$1" 'orthros status --json'; }
+failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
+backup_alive() { status_json backup | grep -q '"state":"alive"'; }
+
+# pair [ORTHROS-BOOT-APPEND]: a fresh machine whose backup was started with more parameters
+pair() {
+	vm kill >/dev/null
+	vm up --timeout 180 || return 1
+	if [ -n "${1:-}" ]; then
+		vm exec active "orthros-boot --replace --append '$1'" >/dev/null || return 1
+		wait_for 60 "the new backup's shell" sh -c "'$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'grep -q \"$1\" /proc/cmdline'" || return 1
+	fi
+	wait_for 30 "the backup to watch its active" backup_alive
+}
+
 console_tails() {
 	local d=$TOP/build/vm/$VM f
 	for f in "$d"/console-*.log; do

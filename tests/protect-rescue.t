@@ -16,20 +16,6 @@ teardown() {
 	rm -rf "$TMPD"
 }
 
-status_json() { vm exec "$1" 'orthros status --json'; }
-failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
-backup_alive() { status_json backup | grep -q '"state":"alive"'; }
-
-# pair [APPEND]: a fresh machine (its backup booted with APPEND too)
-pair() {
-	vm kill >/dev/null
-	vm up --timeout 180 || return 1
-	if [ -n "${1:-}" ]; then
-		vm exec active "orthros-boot --replace --append '$1'" >/dev/null || return 1
-		wait_for 60 "the new backup's shell" sh -c "'$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'grep -q \"$1\" /proc/cmdline'" || return 1
-	fi
-	wait_for 30 "the backup to watch its active" backup_alive
-}
 
 # start: the four workloads, each its own session, protected from its first
 # instruction (orthros-protect -- CMD), output and status files on the data disk
