@@ -37,12 +37,19 @@
 #include <linux/string.h>
 
 #include "../shmem/orthros_shm.h"
+#include "../migrate/orthros_migrate.h"
 #include "orthros_repartition.h"
 
 static struct orthros_shm_range general[ORTHROS_REPART_MAX_RANGES];
 static unsigned int nr_general;
 static bool general_bad;
 static bool repart_off;
+static u32 reused;		/* the OS whose memory was hot-added here */
+
+bool orthros_repartition_reused(u32 ordinal)
+{
+	return ordinal && READ_ONCE(reused) == ordinal;
+}
 
 /* orthros_general=START-END[,START-END...]: the profile's general area. */
 static int __init parse_general(char *arg)
@@ -296,6 +303,7 @@ int orthros_repartition_memory(u32 dead, struct orthros_repart_mem *st)
 	}
 
 	st->state = ORTHROS_REPART_DONE;
+	WRITE_ONCE(reused, dead);	/* from now on its memory is never read as its */
 	for (i = 0; i < nr_general; i++) {
 		for (start = general[i].start; start < general[i].end; start += bs) {
 			end = start + bs;
