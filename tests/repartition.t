@@ -118,7 +118,7 @@ PY
 		"$iomem" "$(vm exec backup 'cat /proc/meminfo')" "$st" | sed 's/^/figure: /' || return 1
 	verify || return 1
 	out=$(touch_mib 512)
-	echo "figure: 512 MiB process: $(echo "$out" | grep -m1 'bytes')"
+	echo "figure: 512 MiB process (busybox dd bs=512M): $(echo "$out" | tr "\n" " ")"
 	grep -q touched-ok <<<"$out" || fail "a process could not touch 512 MiB on the new active: $out"
 }
 
@@ -141,6 +141,7 @@ PY
 	vm exec backup "grep -q '^0*${gs#0x}-.*System RAM' /proc/iomem" &&
 		fail "the general area is System RAM with the repartition off" && return 1
 	out=$(touch_mib 512)
+	echo "figure: 512 MiB process with the repartition off: $(echo "$out" | tr "\n" " ")"
 	! grep -q touched-ok <<<"$out" || fail "512 MiB fit in the backup area: the test could not see the difference"
 }
 
