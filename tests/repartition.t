@@ -145,4 +145,23 @@ PY
 	! grep -q touched-ok <<<"$out" || fail "512 MiB fit in the backup area: the test could not see the difference"
 }
 
+# A general area that a living OS owns (here: the new active's own area, given
+# by a wrong orthros_general=): nothing is added, the failover still finishes.
+t_refuses_a_living_os_memory() {
+	local st area
+	area=$(prof_get area_backup_a | awk '{ print $NF }')
+	pair "orthros_general=$area" || return 1
+	crash_and_wait || return 1
+	st=$(status_json backup) || return 1
+	python3 - "$st" <<'PY' || return 1
+import json, sys
+m = json.loads(sys.argv[1])["failover"]["memory"]
+assert m["state"] == "refused" and m["blocks"] == 0 and "OS 2's" in m["why"], m
+assert m["total_after_kb"] == m["total_before_kb"], m
+print("figure: refused:", m["why"])
+PY
+	vm exec backup 'orthros failover status' | grep -q "memory repartition: nothing added" ||
+		fail "orthros failover status does not say why nothing was added"
+}
+
 run_tests
