@@ -735,11 +735,23 @@ static int shm_show(int json)
 				printf(",\"ordinal\":%u,\"state\":\"%s\",\"ipi_apic\":%u,\"beats\":%llu",
 				       os.ordinal, os.state < 6 ? states[os.state] : "invalid",
 				       os.ipi_apic, (unsigned long long)b->count);
+			if (ok) {
+				printf(",\"ranges\":[");
+				for (unsigned int r = 0; r < os.nr_ranges && r < ORTHROS_SHM_MAX_RANGES; r++)
+					printf("%s{\"start\":%llu,\"end\":%llu}", r ? "," : "",
+					       (unsigned long long)os.ranges[r].start,
+					       (unsigned long long)os.ranges[r].end);
+				printf("]");
+			}
 			printf("}");
 		} else if (ok) {
-			printf("OS %u: %s, IPIs to APIC %u, %llu beats\n", os.ordinal,
+			printf("OS %u: %s, IPIs to APIC %u, %llu beats; RAM", os.ordinal,
 			       os.state < 6 ? states[os.state] : "invalid", os.ipi_apic,
 			       (unsigned long long)b->count);
+			for (unsigned int r = 0; r < os.nr_ranges && r < ORTHROS_SHM_MAX_RANGES; r++)
+				printf(" %#llx-%#llx", (unsigned long long)os.ranges[r].start,
+				       (unsigned long long)os.ranges[r].end);
+			printf("\n");
 		} else {
 			printf("slot %d: record does not check\n", i);
 		}
