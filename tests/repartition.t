@@ -159,6 +159,27 @@ PY
 	! grep -q touched-ok <<<"$out" || fail "512 MiB fit in the backup area: the test could not see the difference"
 }
 
+# After a hard hang (no panic path: the BSP keeps spinning in the dead kernel)
+# the general area is added all the same, and most of it can be used at once.
+t_after_hard_hang() {
+	local pid rc st out
+	pair || return 1
+	vm exec active --timeout 20 'echo hang > /sys/kernel/orthros_inject' >/dev/null 2>&1 &
+	pid=$!
+	wait_for 120 "the failover to finish" failover_done
+	rc=$?
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	[ $rc -eq 0 ] || return 1
+	st=$(status_json backup) || return 1
+	python3 -c 'import json, sys
+m = json.loads(sys.argv[1])["failover"]["memory"]
+print("figure: after a hang: %s, %d blocks, MemTotal %d -> %d kB" % (m["state"], m["blocks"], m["total_before_kb"], m["total_after_kb"]))
+sys.exit(0 if m["state"] == "done" and m["blocks"] == 13 else 1)' "$st" || return 1
+	out=$(touch_mib 1200)
+	echo "figure: 1200 MiB process after a hang: $(echo "$out" | tr "\n" " ")"
+	grep -q touched-ok <<<"$out" || fail "a process could not touch 1200 MiB after a hang"
+}
+
 # A general area that a living OS owns (here: the new active's own area, given
 # by a wrong orthros_general=): nothing is added, the failover still finishes.
 t_refuses_a_living_os_memory() {
