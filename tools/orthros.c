@@ -52,6 +52,7 @@ static void usage(FILE *f)
 		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
 		"       orthros failover register|migrate PATH\n"
 		"       orthros failover mark begin|end NAME | done | status | next-apic\n"
+		"       orthros failover memory\n"
 		"\n"
 		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
 		"devices as the running kernel sees them, which devices the machine\n"
@@ -65,7 +66,8 @@ static void usage(FILE *f)
 		"shm: the shared memory; corrupt damages one part on purpose (tests).\n"
 		"failover: register the file system mounted at PATH for takeover (the\n"
 		"active, at boot); during a takeover, migrate the dead OS's dirty page\n"
-		"cache into PATH, and mark the failover script's phases.\n"
+		"cache into PATH, and mark the failover script's phases; memory: hot-add\n"
+		"the general area the dead OS had (once its memory is no longer read).\n"
 		"\n"
 		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
 }
@@ -348,6 +350,56 @@ static int read_failover(struct orthros_failover_status *fo)
 	return r;
 }
 
+static const char *repart_state(unsigned int st)
+{
+	static const char *const names[] = { "none", "done", "partial", "off", "refused" };
+
+	return st < 5 ? names[st] : "invalid";
+}
+
+/* The memory repartition of this failover (phase "memory"), JSON. */
+static void print_repart_json(const struct orthros_repart_mem *m)
+{
+	printf(",\"memory\":{\"state\":\"%s\",\"blocks\":%u,\"failed\":%u,\"block_size\":%llu,"
+	       "\"bytes\":%llu,\"ranges\":[", repart_state(m->state), m->blocks, m->failed,
+	       (unsigned long long)m->block_size, (unsigned long long)m->bytes);
+	for (unsigned int i = 0; i < m->nr_ranges && i < ORTHROS_REPART_MAX_RANGES; i++)
+		printf("%s{\"start\":%llu,\"end\":%llu}", i ? "," : "",
+		       (unsigned long long)m->ranges[i].start, (unsigned long long)m->ranges[i].end);
+	printf("],\"total_before_kb\":%llu,\"total_after_kb\":%llu,\"avail_before_kb\":%llu,"
+	       "\"avail_after_kb\":%llu,\"add_us\":%llu,\"online_us\":%llu,\"why\":",
+	       (unsigned long long)m->total_before_kb, (unsigned long long)m->total_after_kb,
+	       (unsigned long long)m->avail_before_kb, (unsigned long long)m->avail_after_kb,
+	       (unsigned long long)m->add_us, (unsigned long long)m->online_us);
+	json_str(m->why);
+	printf("}");
+}
+
+static void print_repart_text(const struct orthros_repart_mem *m)
+{
+	if (m->state == ORTHROS_REPART_NONE)
+		return;
+	if (m->state == ORTHROS_REPART_OFF) {
+		printf("  memory repartition: off (orthros_repartition=off)\n");
+		return;
+	}
+	if (m->state == ORTHROS_REPART_REFUSED) {
+		printf("  memory repartition: nothing added: %s\n", m->why);
+		return;
+	}
+	printf("  memory: hot-added %u blocks of %llu MiB", m->blocks,
+	       (unsigned long long)m->block_size >> 20);
+	for (unsigned int i = 0; i < m->nr_ranges && i < ORTHROS_REPART_MAX_RANGES; i++)
+		printf(" %#llx-%#llx", (unsigned long long)m->ranges[i].start,
+		       (unsigned long long)m->ranges[i].end);
+	printf(" (%.3f ms adding, %.3f ms onlining)", m->add_us / 1000.0, m->online_us / 1000.0);
+	if (m->failed)
+		printf("; %u failed, last: %s", m->failed, m->why);
+	printf("\n  memory: MemTotal %llu -> %llu kB, MemAvailable %llu -> %llu kB\n",
+	       (unsigned long long)m->total_before_kb, (unsigned long long)m->total_after_kb,
+	       (unsigned long long)m->avail_before_kb, (unsigned long long)m->avail_after_kb);
+}
+
 static void print_failover_json(void)
 {
 	struct orthros_failover_status fo;
@@ -391,7 +443,9 @@ static void print_failover_json(void)
 		json_str(r->why);
 		printf("}");
 	}
-	printf("],\"error\":");
+	printf("]");
+	print_repart_json(&fo.mem);
+	printf(",\"error\":");
 	json_str(fo.error);
 	printf("}");
 }
@@ -435,6 +489,7 @@ static void print_failover_text(void)
 			       r->restore_us / 1000.0);
 		printf("%s%s\n", r->why[0] ? ": " : "", r->why);
 	}
+	print_repart_text(&fo.mem);
 }
 
 /*
@@ -513,6 +568,9 @@ static int failover_cmd(int argc, char **argv)
 		}
 		cmd = !strcmp(argv[0], "migrate") ? ORTHROS_FAILOVER_MIGRATE : ORTHROS_MIGRATE_REGISTER;
 		arg = &rq;
+	} else if (argc == 1 && !strcmp(argv[0], "memory")) {
+		cmd = ORTHROS_FAILOVER_MEMORY;
+		arg = NULL;
 	} else if (argc == 1 && !strcmp(argv[0], "status")) {
 		print_failover_text();
 		return 0;
@@ -527,6 +585,16 @@ static int failover_cmd(int argc, char **argv)
 		return 1;
 	}
 	r = ioctl(fd, cmd, arg);
+	if (r && cmd == ORTHROS_FAILOVER_MEMORY && errno != ESRCH && errno != EPERM) {
+		struct orthros_failover_status fo;
+		int e = errno;
+
+		close(fd);
+		read_failover(&fo);
+		fprintf(stderr, "orthros failover memory: %s\n",
+			fo.mem.why[0] ? fo.mem.why : strerror(e));
+		return 1;
+	}
 	if (r) {
 		int e = errno;
 
@@ -539,7 +607,7 @@ static int failover_cmd(int argc, char **argv)
 		return 1;
 	}
 	close(fd);
-	if (cmd == ORTHROS_FAILOVER_MIGRATE)
+	if (cmd == ORTHROS_FAILOVER_MIGRATE || cmd == ORTHROS_FAILOVER_MEMORY)
 		print_failover_text();
 	return 0;
 }
@@ -719,11 +787,23 @@ static int shm_show(int json)
 				printf(",\"ordinal\":%u,\"state\":\"%s\",\"ipi_apic\":%u,\"beats\":%llu",
 				       os.ordinal, os.state < 6 ? states[os.state] : "invalid",
 				       os.ipi_apic, (unsigned long long)b->count);
+			if (ok) {
+				printf(",\"ranges\":[");
+				for (unsigned int r = 0; r < os.nr_ranges && r < ORTHROS_SHM_MAX_RANGES; r++)
+					printf("%s{\"start\":%llu,\"end\":%llu}", r ? "," : "",
+					       (unsigned long long)os.ranges[r].start,
+					       (unsigned long long)os.ranges[r].end);
+				printf("]");
+			}
 			printf("}");
 		} else if (ok) {
-			printf("OS %u: %s, IPIs to APIC %u, %llu beats\n", os.ordinal,
+			printf("OS %u: %s, IPIs to APIC %u, %llu beats; RAM", os.ordinal,
 			       os.state < 6 ? states[os.state] : "invalid", os.ipi_apic,
 			       (unsigned long long)b->count);
+			for (unsigned int r = 0; r < os.nr_ranges && r < ORTHROS_SHM_MAX_RANGES; r++)
+				printf(" %#llx-%#llx", (unsigned long long)os.ranges[r].start,
+				       (unsigned long long)os.ranges[r].end);
+			printf("\n");
 		} else {
 			printf("slot %d: record does not check\n", i);
 		}

@@ -422,6 +422,20 @@ static size_t shm_param(const struct orth_profile *p, char *buf, size_t len)
 				(unsigned long long)r->start);
 }
 
+/* What a later OS hot-adds when it becomes the active one: the general area. */
+static size_t general_param(const struct orth_profile *p, char *buf, size_t len)
+{
+	const struct orth_area *a = &p->area[AREA_GENERAL];
+	size_t off = 0;
+
+	for (int i = 0; i < a->n; i++)
+		off += (size_t)snprintf(buf + (off < len ? off : len), off < len ? len - off : 0,
+					"%s%#llx-%#llx", i ? "," : " orthros_general=",
+					(unsigned long long)a->r[i].start,
+					(unsigned long long)a->r[i].end);
+	return off;
+}
+
 int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
 		 char *err, size_t errlen)
 {
@@ -446,6 +460,7 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		off += pci_list(p, orth_area_name(orth_area_of(ordinal)), 1, buf + off,
 				off < len ? len - off : 0);
 		off += takeover_list(p, buf + off, off < len ? len - off : 0);
+		off += general_param(p, buf + off, off < len ? len - off : 0);
 		if (off >= len)
 			return fail(err, errlen, "command line too long");
 		return 0;

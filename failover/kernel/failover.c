@@ -15,8 +15,10 @@
  *
  * then the failover script (/etc/orthros/failover, run as a usermode helper
  * like /sbin/hotplug) mounts the user-data disk (the journal is replayed),
- * asks the kernel to migrate the dead OS's dirty page cache into it, brings
- * the service address up and starts the service, marking each phase here.
+ * asks the kernel to migrate the dead OS's dirty page cache into it, rescues
+ * the protected processes, asks the kernel to hot-add the general memory
+ * (repartition.c), brings the service address up and starts the service,
+ * marking each phase here.
  * /dev/orthros-failover reports the timeline; orthros status prints it.
  */
 #define pr_fmt(fmt) "orthros-failover: " fmt
@@ -39,6 +41,7 @@
 #include "../shmem/orthros_shm.h"
 #include "../heartbeat/orthros_heartbeat.h"
 #include "../migrate/orthros_migrate.h"
+#include "orthros_repartition.h"
 
 #define MAX_TAKE 16
 
@@ -372,6 +375,24 @@ static long do_rescued(const struct orthros_rescued __user *uarg)
 	return 0;
 }
 
+/* Phase "memory": the general area becomes this OS's (repartition.c). */
+static long do_memory(void)
+{
+	struct orthros_failover_phase *p;
+	long err;
+
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING) {
+		mutex_unlock(&fo_lock);
+		return -ESRCH;
+	}
+	p = phase_begin("memory");
+	err = orthros_repartition_memory(fo.failed_ordinal, &fo.mem);
+	phase_end(p);
+	mutex_unlock(&fo_lock);
+	return err;
+}
+
 static long do_register(const struct orthros_migrate_req __user *uarg)
 {
 	struct orthros_migrate_req r;
@@ -413,6 +434,8 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return capable(CAP_SYS_ADMIN) ? do_register(uarg) : -EPERM;
 	case ORTHROS_FAILOVER_RESCUED:
 		return capable(CAP_SYS_ADMIN) ? do_rescued(uarg) : -EPERM;
+	case ORTHROS_FAILOVER_MEMORY:
+		return capable(CAP_SYS_ADMIN) ? do_memory() : -EPERM;
 	}
 	return -ENOTTY;
 }

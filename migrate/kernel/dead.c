@@ -14,6 +14,7 @@
 
 #include "../shmem/orthros_shm.h"
 #include "dead.h"
+#include "orthros_migrate.h"
 
 int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
 {
@@ -27,6 +28,10 @@ int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
 			pr_err("this OS has no OS record that checks\n");
 			return -ENOENT;
 		}
+	} else if (orthros_repartition_reused(ordinal)) {
+		pr_err("OS %u's memory was hot-added here: it holds nothing of it any more\n",
+		       ordinal);
+		return -EBUSY;
 	} else if (!orthros_shm_read_facts(ordinal, &d->facts) ||
 		   !orthros_shm_read_os(ordinal, &d->os)) {
 		pr_err("OS %u left no kernel facts or OS record that check\n", ordinal);

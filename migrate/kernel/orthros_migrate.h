@@ -18,6 +18,12 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
  */
 u32 orthros_failover_source(void);
 
+/*
+ * failover/ provides: has the memory of the OS of this ordinal been hot-added
+ * here (it is this OS's RAM now, no longer the dead kernel's)?
+ */
+bool orthros_repartition_reused(u32 ordinal);
+
 /* A process of OS `from` restored here: its registry entry becomes this OS's. */
 int orthros_protect_adopt(u32 pid, u32 from);
 

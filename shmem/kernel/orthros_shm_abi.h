@@ -401,6 +401,34 @@ struct orthros_rescued {
 	char why[160];			/* skipped: why; restored: what was left out */
 };
 
+/*
+ * The repartition of memory (phase "memory", failover/kernel/repartition.c):
+ * the profile's general area, in hot-plug blocks, hot-added and onlined here.
+ * The meminfo figures are in KiB (MemTotal, MemAvailable) before and after.
+ */
+#define ORTHROS_REPART_MAX_RANGES 4
+enum orthros_repart_state {
+	ORTHROS_REPART_NONE = 0,	/* not run (yet) */
+	ORTHROS_REPART_DONE,		/* every block added and online */
+	ORTHROS_REPART_PARTIAL,		/* some blocks could not be added or onlined */
+	ORTHROS_REPART_OFF,		/* orthros_repartition=off */
+	ORTHROS_REPART_REFUSED,		/* nothing added: why says why */
+};
+struct orthros_repart_mem {
+	__u32 state;			/* enum orthros_repart_state */
+	__u32 blocks;			/* blocks added and onlined */
+	__u32 failed;			/* blocks that could not be */
+	__u32 nr_ranges;		/* ranges[]: what was added, merged */
+	__u64 block_size;		/* the kernel's memory block size */
+	__u64 bytes;			/* added and onlined */
+	__u64 total_before_kb, total_after_kb;
+	__u64 avail_before_kb, avail_after_kb;
+	__u64 add_us;			/* add_memory(): memmap, direct map, block devices */
+	__u64 online_us;		/* onlining: the pages go to the buddy allocator */
+	struct orthros_shm_range ranges[ORTHROS_REPART_MAX_RANGES];
+	char why[160];			/* refused or partial: why */
+};
+
 struct orthros_failover_status {
 	__u32 state;			/* enum orthros_failover_state */
 	__u32 nr_phases;
@@ -413,6 +441,7 @@ struct orthros_failover_status {
 	__u32 rescue_off;		/* process rescue was switched off */
 	__u32 nr_rescued;
 	struct orthros_rescued rescued[ORTHROS_MAX_RESCUED];
+	struct orthros_repart_mem mem;	/* the general area hot-added here */
 };
 
 struct orthros_failover_mark {
@@ -432,6 +461,8 @@ struct orthros_migrate_req {
 #define ORTHROS_FAILOVER_MIGRATE _IOW(0xb8, 6, struct orthros_migrate_req)
 #define ORTHROS_MIGRATE_REGISTER _IOW(0xb8, 7, struct orthros_migrate_req)
 #define ORTHROS_FAILOVER_RESCUED _IOW(0xb8, 10, struct orthros_rescued)
+/* Hot-add the general area (phase "memory"); the outcome: STATUS's mem. */
+#define ORTHROS_FAILOVER_MEMORY	_IO(0xb8, 20)
 
 /*
  * /dev/orthros-protect: register processes for rescue (orthros-protect).

@@ -24,6 +24,9 @@ if ordinal == 1:
 else:
     area = "backup_a" if ordinal % 2 == 0 else "backup_b"
     areas, apics = (area,), prof["backup_apics"]
+    # an active that took over and hot-added the general area (issue 10) owns it too
+    if st.get("failover", {}).get("memory", {}).get("state") in ("done", "partial"):
+        areas += ("general",)
     owners = (area,) + (("active",) if st["role"] == "active" else ())
 
 online = sorted(int(x) for x in re.findall(r"apicid\s*:\s*(\d+)", cpus))
