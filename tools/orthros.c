@@ -546,6 +546,43 @@ static int owns(const char *owner, const char *role, unsigned int ordinal)
 	return !strcmp(owner, orth_area_name(orth_area_of(ordinal)));
 }
 
+/*
+ * What the failover did with the dead OS's cores (failover/kernel/cores.c):
+ * APIC IDs brought online, the one kept for the next backup, refusals.
+ */
+#define CORES_PARAMS "/sys/module/orthros_cores/parameters/"
+
+static void print_cores(int json)
+{
+	char added[128] = "", refused[256] = "", kept[16] = "-1", possible[64] = "";
+
+	read_line(CORES_PARAMS "added", added, sizeof(added));
+	read_line(CORES_PARAMS "refused", refused, sizeof(refused));
+	read_line(CORES_PARAMS "kept", kept, sizeof(kept));
+	read_line("/sys/devices/system/cpu/possible", possible, sizeof(possible));
+	if (json) {
+		char *tok, *save;
+		int n = 0;
+
+		printf(",\"cores\":{\"possible_cpus\":");
+		json_str(possible);
+		printf(",\"added\":[");
+		for (tok = strtok_r(added, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			printf("%s%d", n++ ? "," : "", atoi(tok));
+		printf("],\"kept\":%d,\"refused\":[", atoi(kept));
+		n = 0;
+		for (tok = strtok_r(refused, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			printf("%s", n++ ? "," : "");
+			json_str(tok);
+		}
+		printf("]}");
+		return;
+	}
+	if (*added || atoi(kept) >= 0 || *refused)
+		printf("          at failover: added APIC %s; APIC %s kept for the next backup%s%s\n",
+		       *added ? added : "none", kept, *refused ? "; refused " : "", refused);
+}
+
 static int status(const struct orth_profile *p, int json)
 {
 	struct state s;
@@ -562,7 +599,9 @@ static int status(const struct orth_profile *p, int json)
 		       s.role, s.ordinal, area);
 		for (int i = 0; i < s.online.n; i++)
 			printf("%s%d", i ? "," : "", s.online.id[i]);
-		printf("],\"memory\":{\"total_kb\":%llu,\"ram\":[", s.memtotal_kb);
+		printf("]");
+		print_cores(1);
+		printf(",\"memory\":{\"total_kb\":%llu,\"ram\":[", s.memtotal_kb);
 		for (int i = 0; i < s.nram; i++)
 			printf("%s{\"start\":%llu,\"end\":%llu}", i ? "," : "",
 			       (unsigned long long)s.ram[i].start, (unsigned long long)s.ram[i].end);
@@ -593,7 +632,9 @@ static int status(const struct orth_profile *p, int json)
 	       s.role, s.ordinal, area);
 	for (int i = 0; i < s.online.n; i++)
 		printf(" %d", s.online.id[i]);
-	printf("\nmemory:   %llu MiB in", s.memtotal_kb / 1024);
+	printf("\n");
+	print_cores(0);
+	printf("memory:   %llu MiB in", s.memtotal_kb / 1024);
 	for (int i = 0; i < s.nram; i++)
 		printf(" %#llx-%#llx", (unsigned long long)s.ram[i].start,
 		       (unsigned long long)s.ram[i].end);

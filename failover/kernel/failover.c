@@ -9,6 +9,8 @@
  *             would restart the firmware on it); a panicking BSP has parked
  *             itself with interrupts and its local APIC off, a hung one runs
  *             nothing but its hang
+ *   cpus      bring the stopped cores online here but the BSP and the one kept
+ *             for the next backup (cores.c)
  *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
  *             profile) and rescan: the drivers bind and reset the devices
  *   role      this OS becomes the active one; the dead one is "taken over"
@@ -39,6 +41,7 @@
 #include "../shmem/orthros_shm.h"
 #include "../heartbeat/orthros_heartbeat.h"
 #include "../migrate/orthros_migrate.h"
+#include "cores.h"
 
 #define MAX_TAKE 16
 
@@ -225,6 +228,10 @@ static void takeover(struct work_struct *w)
 	}
 	p = phase_begin("cores");
 	stop_cores(&dead);
+	phase_end(p);
+
+	p = phase_begin("cpus");	/* cores.c: grow into the stopped cores */
+	orthros_take_cores(&dead);
 	phase_end(p);
 
 	p = phase_begin("devices");
