@@ -78,6 +78,7 @@ t_backup_boots_on_one_core() {
 
 t_cores_after_failover() {
 	local st crash
+	backup_alive || { vm kill >/dev/null; vm up --timeout 180; } || return 1
 	wait_for 30 "the backup to watch its active" backup_alive || return 1
 	vm exec backup "rm -f /tmp/acks /tmp/ready; orthros-writer log --port $ACK_PORT --out /tmp/acks --ready /tmp/ready >/dev/null 2>&1 &" || return 1
 	wait_for 20 "the backup's logger" vm exec backup 'test -e /tmp/ready' || return 1
@@ -113,9 +114,10 @@ PY
 	vm exec backup 'orthros status' | grep -q "kept for the next backup" ||
 		fail "orthros status does not show the cores" || return 1
 	pinned_work $(vm exec backup 'grep ^processor /proc/cpuinfo | tr -dc "0-9\n"') || return 1
-	# refusals, after the failover too: the BSP, an online core, the kept one, a stranger
+	# refusals after the failover: the BSP, an added core, this OS's own, the kept one, a stranger
 	add_refused "$(prof_get bsp_apic)" "BSP" &&
-	add_refused "$(prof_get backup_apics)" "online already" &&
+	add_refused "$(vm exec backup "cut -d' ' -f1 $CORES/added")" "online already" &&
+	add_refused "$(prof_get backup_apics)" "not a core of the dead OS" &&
 	add_refused "$(vm exec backup "cat $CORES/kept")" "kept for the next backup" &&
 	add_refused 9 "not a core of the dead OS" || return 1
 	# the data and the service
