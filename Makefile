@@ -87,11 +87,14 @@ demo: images
 bench: images
 	@tests/bench
 
-# Long runs: an hour of heavy load on the active without a false failure detection.
+# Long runs: an hour of heavy load on the active without a false failure
+# detection, then SOAK_COUNT failovers in a row (tests/failover.sh).
 SOAK_SECONDS ?= 3600
+SOAK_COUNT ?= 100
 soak: images
 	@ORTHROS_LOAD_SECONDS=$(SOAK_SECONDS) ORTHROS_FILE_TIMEOUT=$$(( $(SOAK_SECONDS) + 1800 )) \
 		tests/run heartbeat-no-false-detection
+	@tests/failover.sh --count $(SOAK_COUNT)
 
 clean:
 	rm -rf $(B)/host $(B)/guest $(B)/vm $(B)/initramfs.cpio.gz $(B)/data.ext3* $(B)/.rootfs.* $(B)/.datafs.*

@@ -454,9 +454,9 @@ static void write_fds(int dir, struct rproc *p)
  *   -ENOSYS, IN_SYSCALL              anything else             restart: ax = orig_ax, ip -= 2
  *   anything else                    -                         left as it is (a result)
  *
- * A call whose work was half done inside the dead kernel (a partial write,
- * an accept or recv that had already dequeued) is restarted too: that work
- * is lost or done again.
+ * A call whose work was half done inside the dead kernel is restarted too:
+ * a write is done again (an O_APPEND one after undo_partial_append()); an
+ * accept or recv that had already dequeued loses that work.
  */
 #define ERESTARTSYS		512
 #define ERESTARTNOINTR		513
@@ -477,12 +477,48 @@ static bool eintr_after_stop(uint64_t nr)
 	return false;
 }
 
-static void syscall_fixup(struct orthros_rx_regs *r, uint32_t tflags, uint32_t tid)
+/*
+ * write(2) with O_APPEND to a regular file, which the dead kernel had partly
+ * or wholly done before the thread could return: the file grew from the
+ * fd's position (where the previous append ended) into the range being
+ * written, and the migration carried it at that size.  Restarted as it is,
+ * the call would append the done part a second time.  Cut the file back to
+ * where the call began, so that the restart appends the whole buffer once:
+ * the bytes cut are the start of that same buffer, and no call that
+ * returned wrote them.  (Without O_APPEND a restart writes the same bytes
+ * at the same offsets again: harmless.  A file grown past the whole range,
+ * by another writer's appends, is ambiguous: left as it is.)
+ */
+static void undo_partial_append(const struct rproc *p, const struct orthros_rx_regs *r,
+				uint32_t tid)
+{
+	for (uint32_t i = 0; p && r->orig_ax == 1 && i < p->nr_fd; i++) {
+		const struct orthros_rx_fd *f = p->fd[i].f;
+
+		if (f->fd != r->di || f->kind != ORTHROS_RXF_REG || !(f->flags & O_APPEND))
+			continue;
+		if (f->size <= f->pos || f->size - f->pos > r->dx)
+			return;
+		if (truncate(f->path, (off_t)f->pos))
+			warn("tid %u: %s: cannot undo a partial append (%s): it will be repeated",
+			     tid, f->path, strerror(errno));
+		else
+			fprintf(stderr, "orthros-rescue: tid %u: %s: %llu of %llu appended bytes cut, the write restarts whole\n",
+				tid, f->path, (unsigned long long)(f->size - f->pos),
+				(unsigned long long)r->dx);
+		return;
+	}
+}
+
+static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tflags,
+			  uint32_t tid)
 {
 	int64_t ax = (int64_t)r->ax;
 
 	if ((int64_t)r->orig_ax < 0)
 		return;
+	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL)))
+		undo_partial_append(p, r, tid);
 	if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND ||
 	    ax == -ERESTART_RESTARTBLOCK ||
 	    (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL) && !eintr_after_stop(r->orig_ax))) {
@@ -585,13 +621,13 @@ static void fpregs(struct pb *m, const struct orthros_rx_thread *t)
 	pb_free(&fp);
 }
 
-static void thread_info(struct pb *m, const struct orthros_rx_thread *t)
+static void thread_info(struct pb *m, const struct rproc *p, const struct orthros_rx_thread *t)
 {
 	struct pb ti = { 0 }, g = { 0 };
 	struct orthros_rx_regs r = t->regs;
 	const uint64_t *w;
 
-	syscall_fixup(&r, t->flags, t->tid);
+	syscall_fixup(p, &r, t->flags, t->tid);
 	if (!(t->flags & ORTHROS_RXT_SAVED) && (t->flags & ORTHROS_RXT_ON_CPU))
 		warn("tid %u was on a core and its state was not saved: registers may be stale",
 		     t->tid);
@@ -691,7 +727,7 @@ static void write_core(int dir, const struct rproc *p, const struct orthros_rx_t
 
 	/* core_entry: 1 mtype (X86_64), 2 thread_info, 3 tc, 5 thread_core */
 	pb_varint(&core, 1, 1);
-	thread_info(&core, t);
+	thread_info(&core, p, t);
 
 	if (leader) {
 		memcpy(comm, pr->comm, 16);

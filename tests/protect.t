@@ -44,8 +44,10 @@ t_criu_dump_restore_oracle() {
 	set -- $out
 	[ "$2" = 0 ] || { vm exec active 'tail -20 /tmp/img/dump.log'; fail "criu dump failed"; return 1; }
 	echo "figure: criu dump of a shell counter (2 processes): $(awk "BEGIN { printf \"%.0f\", ($4 - $3) * 1000 }") ms"
-	# criu kills the dumped tree at the end; init reaps it a moment later
-	wait_for 30 "PID $pid to be gone after the dump" vm exec active "test ! -e /proc/$pid" || return 1
+	# criu kills the dumped tree at the end (the shell and its sleep); init
+	# reaps them a moment later: wait until no process of the session is left
+	wait_for 30 "session $pid to be gone after the dump" vm exec active \
+		"cat /proc/[0-9]*/stat 2>/dev/null | awk -v s=$pid '\$6 == s { f = 1 } END { exit f }'" || return 1
 	before=$(vm exec active 'cat /tmp/c') || return 1
 	out=$(vm exec active --timeout 120 "a=\$(cut -d' ' -f1 /proc/uptime); criu restore -D /tmp/img --shell-job --restore-detached -o restore.log; r=\$?; b=\$(cut -d' ' -f1 /proc/uptime); echo restore \$r \$a \$b") || return 1
 	echo "$out"

@@ -248,6 +248,49 @@ static void print_shm_json(void)
 	shm_unmap(&m);
 }
 
+/* The OS states of the shared memory's records, by enum orthros_os_state. */
+static const char *const states[] = { "none", "booting", "up", "failed", "stopped",
+				       "taken-over" };
+
+/*
+ * The generations: every OS the shared memory remembers (its last
+ * ORTHROS_SHM_OS_SLOTS), in order, with what became of it: the history of
+ * the failovers.
+ */
+static void print_history(int json)
+{
+	struct orthros_shm_os os[ORTHROS_SHM_OS_SLOTS];
+	unsigned int n = 0, done = 0;
+	struct shm_map m;
+	char err[256];
+
+	if (shm_map(&m, 0, err, sizeof(err)))
+		return;
+	if (!shm_check(&m, err, sizeof(err))) {
+		for (int i = 0; i < ORTHROS_SHM_OS_SLOTS; i++)
+			if (!shm_rec_read(&os[n], (char *)m.base + ORTHROS_SHM_OS_OFF +
+					  i * sizeof(os[0]), sizeof(os[0])) &&
+			    os[n].ordinal && os[n].state < ORTHROS_OS_NR_STATES)
+				n++;
+	}
+	shm_unmap(&m);
+	/* by ordinal */
+	for (unsigned int i = 1; i < n; i++)
+		for (unsigned int j = i; j > 0 && os[j - 1].ordinal > os[j].ordinal; j--) {
+			struct orthros_shm_os t = os[j];
+
+			os[j] = os[j - 1];
+			os[j - 1] = t;
+		}
+	for (unsigned int i = 0; i < n; i++)
+		done += os[i].state == ORTHROS_OS_TAKEN_OVER;
+	printf(json ? ",\"history\":{\"failovers\":%u,\"os\":[" : "history:  %u failovers;", done);
+	for (unsigned int i = 0; i < n; i++)
+		printf(json ? "%s{\"ordinal\":%u,\"state\":\"%s\"}" : "%s OS %u %s",
+		       i ? "," : "", os[i].ordinal, states[os[i].state]);
+	printf(json ? "]}" : "\n");
+}
+
 /* The registry of protected processes, when the shared memory checks. */
 static void print_protected(int json)
 {
@@ -666,6 +709,43 @@ static int owns(const char *owner, const char *role, unsigned int ordinal)
 	return !strcmp(owner, orth_area_name(orth_area_of(ordinal)));
 }
 
+/*
+ * What the failover did with the dead OS's cores (failover/kernel/cores.c):
+ * APIC IDs brought online, the one kept for the next backup, refusals.
+ */
+#define CORES_PARAMS "/sys/module/orthros_cores/parameters/"
+
+static void print_cores(int json)
+{
+	char added[128] = "", refused[256] = "", kept[16] = "-1", possible[64] = "";
+
+	read_line(CORES_PARAMS "added", added, sizeof(added));
+	read_line(CORES_PARAMS "refused", refused, sizeof(refused));
+	read_line(CORES_PARAMS "kept", kept, sizeof(kept));
+	read_line("/sys/devices/system/cpu/possible", possible, sizeof(possible));
+	if (json) {
+		char *tok, *save;
+		int n = 0;
+
+		printf(",\"cores\":{\"possible_cpus\":");
+		json_str(possible);
+		printf(",\"added\":[");
+		for (tok = strtok_r(added, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			printf("%s%d", n++ ? "," : "", atoi(tok));
+		printf("],\"kept\":%d,\"refused\":[", atoi(kept));
+		n = 0;
+		for (tok = strtok_r(refused, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			printf("%s", n++ ? "," : "");
+			json_str(tok);
+		}
+		printf("]}");
+		return;
+	}
+	if (*added || atoi(kept) >= 0 || *refused)
+		printf("          at failover: added APIC %s; APIC %s kept for the next backup%s%s\n",
+		       *added ? added : "none", kept, *refused ? "; refused " : "", refused);
+}
+
 static int status(const struct orth_profile *p, int json)
 {
 	struct state s;
@@ -682,7 +762,9 @@ static int status(const struct orth_profile *p, int json)
 		       s.role, s.ordinal, area);
 		for (int i = 0; i < s.online.n; i++)
 			printf("%s%d", i ? "," : "", s.online.id[i]);
-		printf("],\"memory\":{\"total_kb\":%llu,\"ram\":[", s.memtotal_kb);
+		printf("]");
+		print_cores(1);
+		printf(",\"memory\":{\"total_kb\":%llu,\"ram\":[", s.memtotal_kb);
 		for (int i = 0; i < s.nram; i++)
 			printf("%s{\"start\":%llu,\"end\":%llu}", i ? "," : "",
 			       (unsigned long long)s.ram[i].start, (unsigned long long)s.ram[i].end);
@@ -705,6 +787,7 @@ static int status(const struct orth_profile *p, int json)
 		print_hb_json(&pr);
 		print_failover_json();
 		print_shm_json();
+		print_history(1);
 		print_protected(1);
 		printf("}\n");
 		return 0;
@@ -713,7 +796,9 @@ static int status(const struct orth_profile *p, int json)
 	       s.role, s.ordinal, area);
 	for (int i = 0; i < s.online.n; i++)
 		printf(" %d", s.online.id[i]);
-	printf("\nmemory:   %llu MiB in", s.memtotal_kb / 1024);
+	printf("\n");
+	print_cores(0);
+	printf("memory:   %llu MiB in", s.memtotal_kb / 1024);
 	for (int i = 0; i < s.nram; i++)
 		printf(" %#llx-%#llx", (unsigned long long)s.ram[i].start,
 		       (unsigned long long)s.ram[i].end);
@@ -732,14 +817,13 @@ static int status(const struct orth_profile *p, int json)
 	printf("\n");
 	print_hb_text(&pr);
 	print_failover_text();
+	print_history(0);
 	print_protected(0);
 	return 0;
 }
 
 static int shm_show(int json)
 {
-	static const char *const states[] = { "none", "booting", "up", "failed", "stopped",
-					      "taken-over" };
 	struct orthros_shm_roles roles;
 	struct shm_map m;
 	char err[256];

@@ -289,9 +289,9 @@ int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_
 		return -1;
 	if (parse_apics(v, &p->backup_apics))
 		return fail(err, len, "backup_apics: bad list '%s'", v);
-	/* A later OS boots with nosmp: it can use exactly one core for now. */
+	/* A later OS boots on one core (maxcpus=1); it grows only at failover. */
 	if (p->backup_apics.n != 1)
-		return fail(err, len, "backup_apics: a backup has exactly one core (later OSes boot with nosmp)");
+		return fail(err, len, "backup_apics: a backup boots on exactly one core (later OSes boot with maxcpus=1)");
 	if (!has_apic(&p->first_apics, p->bsp_apic))
 		return fail(err, len, "first_apics must hold the BSP (APIC %d)", p->bsp_apic);
 	for (int i = 0; i < p->first_apics.n; i++)
@@ -436,6 +436,27 @@ static size_t general_param(const struct orth_profile *p, char *buf, size_t len)
 	return off;
 }
 
+/*
+ * " orthros_apics=..." for a later OS: the cores it may own one day, every
+ * APIC ID of the machine but the BSP's (an INIT would reset the machine).
+ * It boots on one of them (maxcpus=1) and registers the others as possible,
+ * not present CPUs (kernel-patches/0007); at failover it hot-adds the dead
+ * OS's cores among them but the one kept for the next backup (the highest).
+ */
+static size_t apics_param(const struct orth_profile *p, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = 0;
+
+	for (int i = 0; i < p->apics.n; i++) {
+		if (p->apics.id[i] == p->bsp_apic)
+			continue;
+		off += (size_t)snprintf(buf + (off < len ? off : len), off < len ? len - off : 0,
+					"%s%d", n++ ? "," : " orthros_apics=", p->apics.id[i]);
+	}
+	return off;
+}
+
 int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
 		 char *err, size_t errlen)
 {
@@ -447,15 +468,17 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 	if (ordinal != 1) {
 		/*
 		 * A later OS: its console, its own PCI functions only, one core
-		 * for now, and no hardware of the 1st OS: no ACPI interpreter
+		 * at boot (the others it may own later are possible CPUs), and
+		 * no hardware of the 1st OS: no ACPI interpreter
 		 * (its _PIC and link methods change platform state), no IO-APIC,
 		 * no HPET, no 16550 UART (probing resets the 1st OS's console).
 		 * The loader adds the timer calibration.
 		 */
 		orth_console_of(p, ordinal, con, sizeof(con));
 		off = (size_t)snprintf(buf, len,
-				       "console=%s orthros=backup,%u nosmp acpi=off noapic nohpet 8250.nr_uarts=0 no_ipi_broadcast=1",
+				       "console=%s orthros=backup,%u maxcpus=1 acpi=off noapic nohpet 8250.nr_uarts=0 no_ipi_broadcast=1",
 				       con, ordinal);
+		off += apics_param(p, buf + off, off < len ? len - off : 0);
 		off += shm_param(p, buf + off, off < len ? len - off : 0);
 		off += pci_list(p, orth_area_name(orth_area_of(ordinal)), 1, buf + off,
 				off < len ? len - off : 0);

@@ -10,6 +10,7 @@
  *   is and apic_needs_pit() is false, so the PIT is never programmed.  The
  *   TSC frequency comes the same way through the standard tsc_early_khz=.
  * - No 8259 PIC: the 1st OS set it up; init_8259A() would reprogram it.
+ * - No warm reset vector when it starts a core (at failover, cores.c).
  * - reboot, halt, power-off and emergency restart stop this OS's cores
  *   only.  The native paths reset the machine (keyboard controller, 0xcf9,
  *   ACPI reset) or power it off, which would kill every OS on it.
@@ -25,6 +26,7 @@
 #include <asm/apic.h>
 #include <asm/i8259.h>
 #include <asm/reboot.h>
+#include <asm/x86_init.h>
 
 static int __init parse_lapic_period(char *arg)
 {
@@ -84,6 +86,12 @@ static int __init later_os_setup(char *arg)
 	if (!orthros_is_later_os())
 		return 0;
 	legacy_pic = &null_legacy_pic;
+	/*
+	 * Starting a core at failover: no CMOS shutdown code and BIOS warm
+	 * reset vector (for 82489DX-era INIT handling); the CMOS index port
+	 * and the BIOS data area belong to the machine, not to this OS.
+	 */
+	x86_platform.legacy.warm_reset = 0;
 	machine_ops.restart = later_restart;
 	machine_ops.halt = later_stop;
 	machine_ops.power_off = later_stop;

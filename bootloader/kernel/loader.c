@@ -256,13 +256,17 @@ out:
 	return err;
 }
 
-/* The Linux CPU number of a physical APIC ID, or -1. */
+/*
+ * The Linux CPU number of a physical APIC ID, or -1.  A possible CPU that
+ * was never present (a later OS's orthros_apics=, kernel-patches/0007) has
+ * its APIC ID only in the CPU number map, not yet in x86_cpu_to_apicid.
+ */
 static int cpu_of_apic(u32 apic_id)
 {
 	int cpu;
 
 	for_each_possible_cpu(cpu)
-		if (per_cpu(x86_cpu_to_apicid, cpu) == apic_id)
+		if (arch_match_cpu_phys_id(cpu, apic_id))
 			return cpu;
 	return -1;
 }

@@ -9,6 +9,8 @@
  *             would restart the firmware on it); a panicking BSP has parked
  *             itself with interrupts and its local APIC off, a hung one runs
  *             nothing but its hang
+ *   cpus      bring the stopped cores online here but the BSP and the one kept
+ *             for the next backup (cores.c)
  *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
  *             profile) and rescan: the drivers bind and reset the devices
  *   role      this OS becomes the active one; the dead one is "taken over"
@@ -41,6 +43,7 @@
 #include "../shmem/orthros_shm.h"
 #include "../heartbeat/orthros_heartbeat.h"
 #include "../migrate/orthros_migrate.h"
+#include "cores.h"
 #include "orthros_repartition.h"
 
 #define MAX_TAKE 16
@@ -139,10 +142,19 @@ static void fail(const char *why)
 	pr_emerg("failover stopped: %s\n", why);
 }
 
+static u32 fail_kind;		/* how the dead OS was found dead */
+
 static void stop_cores(const struct orthros_shm_os *dead)
 {
 	u32 i, self = read_apic_id();
 
+	/*
+	 * After a panic its cores stopped themselves, saving their tasks' user
+	 * state; otherwise (a hang) ask them by NMI first.
+	 */
+	if (fail_kind != ORTHROS_FAIL_PANIC)
+		pr_info("%u of OS %u's cores parked by NMI (their tasks' state saved)\n",
+			orthros_stop_by_nmi(dead, self), dead->ordinal);
 	for (i = 0; i < dead->nr_apics; i++) {
 		u32 apic = dead->apic_ids[i];
 
@@ -230,6 +242,10 @@ static void takeover(struct work_struct *w)
 	stop_cores(&dead);
 	phase_end(p);
 
+	p = phase_begin("cpus");	/* cores.c: grow into the stopped cores */
+	orthros_take_cores(&dead);
+	phase_end(p);
+
 	p = phase_begin("devices");
 	err = take_devices();
 	phase_end(p);
@@ -263,6 +279,7 @@ void orthros_failure_declared(const struct orthros_shm_failure *f)
 	memset(&fo, 0, sizeof(fo));
 	fo.state = ORTHROS_FO_RUNNING;
 	fo.failed_ordinal = f->ordinal;
+	fail_kind = f->kind;
 	fo.migrate_off = migrate_off;
 	fo.rescue_off = rescue_off;
 	ref_tsc = f->ref_tsc;
@@ -298,7 +315,9 @@ static long do_mark(const struct orthros_failover_mark __user *uarg)
 		return -EFAULT;
 	m.name[sizeof(m.name) - 1] = '\0';
 	mutex_lock(&fo_lock);
-	if (fo.state != ORTHROS_FO_RUNNING) {
+	/* after "done" (service back), phases may go on: the next backup */
+	if (fo.state != ORTHROS_FO_RUNNING &&
+	    (fo.state != ORTHROS_FO_DONE || m.end == 2)) {
 		mutex_unlock(&fo_lock);
 		return -ESRCH;
 	}

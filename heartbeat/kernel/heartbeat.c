@@ -226,11 +226,31 @@ out:
 	return HRTIMER_RESTART;
 }
 
+/*
+ * This OS was declared failed and the OS taking over asks its cores to park
+ * (orthros_stop_by_nmi()): a core that still takes NMIs (a hang with
+ * interrupts off, a livelock) saves the user state of the task it runs, as
+ * panic()'s stop does, and halts with NMIs blocked, until INIT, for good.
+ */
+static void park_if_asked(void)
+{
+	const struct orthros_shm_failure *f = orthros_shm_at(ORTHROS_SHM_FAILURE_OFF);
+
+	if (!hb.self || READ_ONCE(f->stop) != hb.self)
+		return;
+	orthros_cpu_stopping();
+	atomic64_inc((atomic64_t *)&orthros_shm_beat(hb.self)->parked);
+	for (;;)
+		native_halt();
+}
+
 /* The failure notice: an NMI, maybe with interrupts off here. */
 static int notice_nmi(unsigned int type, struct pt_regs *regs)
 {
 	u32 peer = READ_ONCE(hb.peer);
 
+	if (orthros_shm)
+		park_if_asked();
 	if (!orthros_shm || !peer || !READ_ONCE(orthros_shm_beat(peer)->notice))
 		return NMI_DONE;
 	if (READ_ONCE(hb.declared) || READ_ONCE(hb.pending_kind))
@@ -371,6 +391,35 @@ static void declare(struct work_struct *w)
 	if (orthros_role() == ORTHROS_ROLE_ACTIVE)
 		pr_emerg("start a new backup with: orthros-boot --replace\n");
 	orthros_failure_declared(&f);
+}
+
+/*
+ * The OS taking over from a dead one whose panic() did not run (missed
+ * beats): ask each of its cores, by NMI, to save its task's user state and
+ * park (park_if_asked() in the dead kernel), before they get INIT.  Waits
+ * up to 100 ms; returns how many parked.  The others have their state in
+ * their cores only: their tasks cannot be rescued (the rescue says so).
+ */
+unsigned int orthros_stop_by_nmi(const struct orthros_shm_os *dead, u32 self)
+{
+	struct orthros_shm_failure *f = orthros_shm_at(ORTHROS_SHM_FAILURE_OFF);
+	u64 *parked = &orthros_shm_beat(dead->ordinal)->parked;
+	u64 before = READ_ONCE(*parked), want = 0;
+	unsigned int i, n = min_t(u32, dead->nr_apics, ORTHROS_SHM_MAX_APICS);
+	int us;
+
+	orthros_rec_begin(f);
+	f->stop = dead->ordinal;
+	orthros_rec_end(f, sizeof(*f));
+	for (i = 0; i < n; i++) {
+		if (dead->apic_ids[i] == self)
+			continue;
+		orthros_send_nmi(dead->apic_ids[i]);
+		want++;
+	}
+	for (us = 0; us < 100000 && READ_ONCE(*parked) - before < want; us += 100)
+		udelay(100);
+	return (unsigned int)min(READ_ONCE(*parked) - before, want);
 }
 
 /* panic(): leave a notice and send the NMI.  Other cores are stopped here. */

@@ -148,7 +148,8 @@ struct orthros_shm_beat {
 	__u32 misses;			/* the K of "K missed beats" */
 	__u32 notice;			/* != 0: a failure notice is in the notice record */
 	__u64 fault_tsc;		/* an injected fault, when one was */
-	__u64 pad[3];
+	__u64 parked;			/* its cores parked by its peer's stop NMI */
+	__u64 pad[2];
 };
 
 #define ORTHROS_CAUSE_LEN	256
@@ -187,7 +188,7 @@ struct orthros_shm_failure {
 	__u32 ref_kind;			/* 0 last beat, 1 panic notice, 2 injected fault */
 	__u32 missed;			/* beats missed at detection */
 	char cause[ORTHROS_CAUSE_LEN];
-	__u32 pad;
+	__u32 stop;			/* the failed OS, once its cores are asked to park */
 	__u32 checksum;
 };
 

@@ -13,25 +13,11 @@ teardown() {
 	rm -rf "$TMPD"
 }
 
-status_json() { vm exec "$1" 'orthros status --json'; }
-failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
-backup_alive() { status_json backup | grep -q '"state":"alive"'; }
 acks_at_least() { [ "$(vm exec backup 'wc -l < /tmp/acks' 2>/dev/null || echo 0)" -ge "$1" ]; }
 
 # meminfo ROLE: "MemTotal MemAvailable" in kB
 meminfo() {
 	vm exec "$1" 'cat /proc/meminfo' | awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print t, a }'
-}
-
-# pair [ORTHROS-BOOT-APPEND]: a fresh machine whose backup was started with more parameters
-pair() {
-	vm kill >/dev/null
-	vm up --timeout 180 || return 1
-	if [ -n "${1:-}" ]; then
-		vm exec active "orthros-boot --replace --append '$1'" >/dev/null || return 1
-		wait_for 60 "the new backup's shell" sh -c "'$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'grep -q \"$1\" /proc/cmdline'" || return 1
-	fi
-	wait_for 30 "the backup to watch its active" backup_alive
 }
 
 # hold_cache: the active keeps written data in its page cache until it dies, so
