@@ -19,6 +19,7 @@
 #define pr_fmt(fmt) "orthros: " fmt
 
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/init.h>
