@@ -510,6 +510,80 @@ static void undo_partial_append(const struct rproc *p, const struct orthros_rx_r
 	}
 }
 
+/* n bytes of the process's memory at vaddr, from its resident pages; false if not all are */
+static bool user_bytes(const struct rproc *p, uint64_t vaddr, uint8_t *to, size_t n)
+{
+	while (n) {
+		uint64_t page = vaddr & ~4095ULL, off = vaddr & 4095;
+		size_t chunk = 4096 - off < n ? 4096 - off : n;
+		bool found = false;
+
+		for (uint32_t i = 0; i < p->nr_vma && !found; i++)
+			for (uint64_t j = 0; j < p->vma[i].nr_pg && !found; j++)
+				if (p->vma[i].pg[j].vaddr == page) {
+					read_phys(to, p->vma[i].pg[j].phys + off, chunk);
+					found = true;
+				}
+		if (!found)
+			return false;
+		vaddr += chunk;
+		to += chunk;
+		n -= chunk;
+	}
+	return true;
+}
+
+/*
+ * write(2) of at most PIPE_BUF bytes to a pipe or FIFO: the dead kernel
+ * puts such a write into the pipe whole or not at all (pipe_write() sets a
+ * buffer's length only after copying into it), but the thread may have been
+ * stopped after that and before returning; a restart would queue the same
+ * bytes twice.  When the pipe's queued bytes end with the whole buffer, the
+ * call is taken as done: it returns the count.  (Wrong only if the previous
+ * write queued the very same bytes and this one had not started: then this
+ * one is lost.  Longer writes are restarted: what they had queued is queued
+ * again.)
+ */
+static bool pipe_write_done(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tid)
+{
+	const struct rfd *d = NULL;
+	uint8_t want[4096], got[4096];
+	uint64_t n = r->dx, ino = 0;
+
+	if (r->orig_ax != 1 || !n || n > sizeof(want))
+		return false;
+	for (uint32_t i = 0; i < p->nr_fd; i++)
+		if (p->fd[i].f->fd == r->di && (p->fd[i].f->kind == ORTHROS_RXF_PIPE ||
+						 p->fd[i].f->kind == ORTHROS_RXF_FIFO))
+			ino = p->fd[i].f->ino;
+	/* the queue is carried with one of the pipe's fds, maybe another process's */
+	for (uint32_t i = 0; ino && i < nr_procs && !d; i++)
+		for (uint32_t j = 0; j < procs[i].nr_fd && !d; j++)
+			if (procs[i].fd[j].f->ino == ino && procs[i].fd[j].nr_buf &&
+			    (procs[i].fd[j].f->kind == ORTHROS_RXF_PIPE ||
+			     procs[i].fd[j].f->kind == ORTHROS_RXF_FIFO))
+				d = &procs[i].fd[j];
+	if (!d || !user_bytes(p, r->si, want, n))
+		return false;
+	/* the last n queued bytes, from the last buffer backwards */
+	for (uint32_t i = d->nr_buf, left = n; left; ) {
+		uint32_t take;
+
+		if (!i--)
+			return false;	/* fewer than n bytes queued */
+		take = d->buf[i]->len < left ? d->buf[i]->len : left;
+		read_phys(got + left - take, d->buf[i]->phys + d->buf[i]->offset +
+			  d->buf[i]->len - take, take);
+		left -= take;
+	}
+	if (memcmp(want, got, n))
+		return false;
+	r->ax = n;
+	fprintf(stderr, "orthros-rescue: tid %u: write(%llu) to a pipe had queued all %llu bytes: returns that\n",
+		tid, (unsigned long long)r->di, (unsigned long long)n);
+	return true;
+}
+
 static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tflags,
 			  uint32_t tid)
 {
@@ -517,8 +591,11 @@ static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint
 
 	if ((int64_t)r->orig_ax < 0)
 		return;
-	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL)))
+	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL))) {
+		if (pipe_write_done(p, r, tid))
+			return;
 		undo_partial_append(p, r, tid);
+	}
 	if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND ||
 	    ax == -ERESTART_RESTARTBLOCK ||
 	    (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL) && !eintr_after_stop(r->orig_ax))) {
