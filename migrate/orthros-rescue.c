@@ -287,6 +287,13 @@ static void put_file(uint32_t type, uint32_t id, unsigned int field, struct pb *
 		exit(1);
 }
 
+/* Files the rescue cut back (undo_partial_append()): criu checks their new size. */
+static struct cut {
+	const char *path;
+	uint64_t size;
+} *cuts;
+static uint32_t nr_cuts;
+
 /* A regular file (or directory, or device) by path. */
 static uint32_t reg_file(const char *path, uint32_t flags, uint64_t pos,
 			 uint32_t mode, uint64_t size, uint64_t dead_file)
@@ -311,6 +318,9 @@ static uint32_t reg_file(const char *path, uint32_t flags, uint64_t pos,
 	pb_varint(&r, 3, pos);
 	fown(&r, 5);
 	pb_str(&r, 6, path[0] ? path : "/");
+	for (uint32_t i = 0; i < nr_cuts; i++)
+		if (!strcmp(cuts[i].path, path))
+			size = cuts[i].size;
 	if (S_ISREG(mode))	/* criu checks the size of regular files only */
 		pb_varint(&r, 8, size);
 	if (mode)
@@ -499,11 +509,13 @@ static void undo_partial_append(const struct rproc *p, const struct orthros_rx_r
 			continue;
 		if (f->size <= f->pos || f->size - f->pos > r->dx)
 			return;
-		if (truncate(f->path, (off_t)f->pos))
+		if (truncate(f->path, (off_t)f->pos)) {
 			warn("tid %u: %s: cannot undo a partial append (%s): it will be repeated",
 			     tid, f->path, strerror(errno));
-		else
-			fprintf(stderr, "orthros-rescue: tid %u: %s: %llu of %llu appended bytes cut, the write restarts whole\n",
+			return;
+		}
+		PUSH(cuts, nr_cuts, ((struct cut){ .path = f->path, .size = f->pos }));
+		fprintf(stderr, "orthros-rescue: tid %u: %s: %llu of %llu appended bytes cut, the write restarts whole\n",
 				tid, f->path, (unsigned long long)(f->size - f->pos),
 				(unsigned long long)r->dx);
 		return;
