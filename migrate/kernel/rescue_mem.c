@@ -212,8 +212,14 @@ static int vma_record(struct mm_walk_state *s, u64 vma_va, struct vm_area_struct
 			r->dev = sb->s_dev;
 			r->mode = in->i_mode;
 			r->size = in->i_size;
-			if (sb->s_magic == TMPFS_MAGIC && (fl & VM_SHARED) && de->d_name.len == 8 &&
-			    !memcmp(de->d_iname, "dev/zero", 8)) {
+			/*
+			 * Shared memory with no path: an anonymous shared mapping
+			 * ("dev/zero"), or a memfd, as criu restores one (its
+			 * shmem file is a pseudo dentry, its own parent).
+			 */
+			if (sb->s_magic == TMPFS_MAGIC && (fl & VM_SHARED) &&
+			    ((de->d_name.len == 8 && !memcmp(de->d_iname, "dev/zero", 8)) ||
+			     (u64)de->d_parent == (u64)f->f_path.dentry)) {
 				r->kind = ORTHROS_RXV_ANON_SHARED;
 				r->map_flags |= MAP_ANONYMOUS;
 			} else {

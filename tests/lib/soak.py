@@ -107,7 +107,7 @@ def pid_of(status_text, prog):
 def crash_cmd(kind, status_text):
     return {
         "syscall": "orthros-crash syscall",
-        "write": "echo \"write $(pidof orthros-writer)\" > /sys/kernel/orthros_inject",
+        "write": "echo \"write $(cat /tmp/writer.pid)\" > /sys/kernel/orthros_inject",
         "user": f"echo 'user {pid_of(status_text, 'orthros-fpu')}' > /sys/kernel/orthros_inject",
         "oops": "orthros-crash oops",
         "sysrq": "orthros-crash sysrq",
@@ -131,9 +131,9 @@ def one_failover(m, g, kind, port, rng, totals):
     act, bak, nxt = area_of(g), area_of(g + 1), area_of(g + 2)
     # the writer of this generation; its acknowledgements logged on the backup
     m.exec(bak, f"rm -f /tmp/acks{g} /tmp/ready{g}; orthros-writer log --port {ACK_PORT} "
-           f"--out /tmp/acks{g} --ready /tmp/ready{g} >/dev/null 2>&1 &")
+           f"--out /tmp/acks{g} --ready /tmp/ready{g} >/dev/null 2>&1 & echo $! > /tmp/logger{g}.pid")
     m.wait(20, "the backup's logger", lambda: m.exec(bak, f"test -e /tmp/ready{g} && echo y", check=False).strip() == "y")
-    m.exec(act, f"orthros-writer write --dir /data/g{g} --port {ACK_PORT} --files 4 >/tmp/writer.out 2>&1 &")
+    m.exec(act, f"orthros-writer write --dir /data/g{g} --port {ACK_PORT} --files 4 >/tmp/writer.out 2>&1 & echo $! > /tmp/writer.pid")
     want = 100 + rng.randrange(300)
     m.wait(90, f"{want} acknowledged writes",
            lambda: int(m.exec(bak, f"wc -l < /tmp/acks{g}", check=False).strip() or 0) >= want)
@@ -145,10 +145,13 @@ def one_failover(m, g, kind, port, rng, totals):
     cmd = crash_cmd(kind, s0)
     t0 = time.time()
     crasher = subprocess.Popen([os.path.join(TOP, "tests", "vm"), "--name", m.name, "exec", act,
-                                "--timeout", "30", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--timeout", "30", cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         st = m.wait(120, f"OS {g + 1} to take over from OS {g}", lambda: (
             lambda s: s if s.get("failover", {}).get("state") == "done" and s["failover"]["from_ordinal"] == g else None)(m.status(bak)))
+    except Loss as e:
+        crasher.kill()
+        raise Loss(f"{e}; the crash command `{cmd}` said: {crasher.communicate()[0].strip()[-300:]}") from None
     finally:
         crasher.kill()
         crasher.wait()
@@ -157,7 +160,7 @@ def one_failover(m, g, kind, port, rng, totals):
     if v["bad_bytes"] or v["missing_files"] or v["short_files"] or not v["acked_bytes"]:
         raise Loss(f"generation {g}: acknowledged data lost: {v}")
     totals["acked"] += v["acked_bytes"]
-    m.exec(bak, f"cp /tmp/acks{g} /data/acks/g{g} && sync")
+    m.exec(bak, f"kill $(cat /tmp/logger{g}.pid) 2>/dev/null; cp /tmp/acks{g} /data/acks/g{g} && sync")
     for k in range(1, g):
         vk = json.loads(m.exec(bak, f"orthros-writer verify --dir /data/g{k} --acks /data/acks/g{k} --json", timeout=60))
         if vk["bad_bytes"] or vk["missing_files"] or vk["short_files"]:
