@@ -23,7 +23,9 @@ if ordinal == 1:
     owners = ("first", "active")
 else:
     area = "backup_a" if ordinal % 2 == 0 else "backup_b"
-    areas, apics = (area,), prof["backup_apics"]
+    areas, apics = (area,), list(prof["backup_apics"])
+    # an active that took over brought the dead OS's cores online (issue 10)
+    apics += st.get("cores", {}).get("added", [])
     # an active that took over and hot-added the general area (issue 10) owns it too
     if st.get("failover", {}).get("memory", {}).get("state") in ("done", "partial"):
         areas += ("general",)
@@ -56,7 +58,7 @@ total = int(re.search(r"MemTotal:\s+(\d+) kB", meminfo).group(1)) * 1024
 own = sum(e - s for s, e in mine)
 if not (0.5 * biggest <= total <= own):
     bad.append(f"MemTotal {total >> 20} MiB, want between {int(0.5 * biggest) >> 20} and {own >> 20} MiB")
-if st["apic_ids"] != online:
+if sorted(st["apic_ids"]) != online:
     bad.append(f"orthros status says cores {st['apic_ids']}, /proc says {online}")
 for d in st["devices"]:
     if d["owner"] in owners and not d["driver"]:
