@@ -947,11 +947,35 @@ static void pw_flush_run(struct pagewriter *w)
 	w->run_n = 0;
 }
 
+/*
+ * --release (the failover): the dead pages copied into the images are given
+ * back as soon as they are written, so that the held set shrinks as the
+ * images grow (migrate/kernel/hold.c).
+ */
+static bool release_mode;
+static uint64_t *released;
+static uint32_t nr_released;
+
+static void release_flush(bool all)
+{
+	struct orthros_rescue_release r = {
+		.phys = (uintptr_t)released, .nr = nr_released,
+		.flags = all ? ORTHROS_RX_RELEASE_ALL : 0,
+	};
+
+	if (!release_mode || (!nr_released && !all))
+		return;
+	if (ioctl(mem_fd, ORTHROS_RESCUE_RELEASE, &r))
+		warn("giving back %u dead pages: %s", nr_released, strerror(errno));
+	nr_released = 0;
+}
+
 static void pw_flush_buf(struct pagewriter *w)
 {
 	if (img_write(&w->pages, w->buf, w->buf_n))
 		exit(1);
 	w->buf_n = 0;
+	release_flush(false);
 }
 
 #define PW_BUF (256 * PAGE)
@@ -982,6 +1006,8 @@ static void pw_add(struct pagewriter *w, uint64_t vaddr, uint64_t phys)
 	if (w->buf_n == PW_BUF)
 		pw_flush_buf(w);
 	read_phys(w->buf + w->buf_n, phys, PAGE);
+	if (release_mode)
+		PUSH(released, nr_released, phys);
 	w->buf_n += PAGE;
 	st.pages++;
 	st.bytes += PAGE;
@@ -1385,12 +1411,14 @@ static void do_write(const void *records, size_t len, const char *out, const cha
 	if (dir < 0)
 		die("%s: %s", out, strerror(errno));
 	write_images(dir);
+	release_flush(false);
 	close(dir);
 	close(mem_fd);
 	write_ns = now_ns(CLOCK_MONOTONIC) - t0;
 }
 
 static const struct option write_opts[] = {
+	{ "release", no_argument, NULL, 'R' },
 	{ "records", required_argument, NULL, 'r' },
 	{ "out", required_argument, NULL, 'o' },
 	{ "dead-mem", required_argument, NULL, 'm' },
@@ -1412,11 +1440,15 @@ static int cmd_write(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'm': mem = optarg; break;
 		case 'j': json = true; break;
+		case 'R': release_mode = true; break;
 		case 'h':
 			printf("usage: orthros-rescue write --records FILE --out DIR [--dead-mem DEV] [--json]\n"
+			       "                            [--release]\n"
 			       "  Write the CRIU image set for the records in FILE (as ORTHROS_RESCUE_EXTRACT\n"
 			       "  returns them) into DIR.  Page and pipe contents are read from DEV at their\n"
-			       "  physical address (default " ORTHROS_RESCUE_DEVICE "; a plain file works the same).\n");
+			       "  physical address (default " ORTHROS_RESCUE_DEVICE "; a plain file works the same).\n"
+			       "  --release: give each dead page back once it is in the images\n"
+			       "  (ORTHROS_RESCUE_RELEASE: the pages held for the rescue shrink as it goes).\n");
 			return 0;
 		default:
 			return 2;
@@ -1438,12 +1470,14 @@ static const struct option extract_opts[] = {
 	{ "self", no_argument, NULL, 's' },
 	{ "out", required_argument, NULL, 'o' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "records-only", no_argument, NULL, 'R' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
 
 static int cmd_extract(int argc, char **argv)
 {
+	bool records_only = false;
 	struct orthros_rescue_req req = { 0 };
 	const char *out = NULL;
 	size_t len = 16 << 20;
@@ -1460,13 +1494,16 @@ static int cmd_extract(int argc, char **argv)
 		case 's': req.flags |= ORTHROS_RX_SELF; break;
 		case 'o': out = optarg; break;
 		case 'j': json = true; break;
+		case 'R': records_only = true; break;
 		case 'h':
 			printf("usage: orthros-rescue extract --pid PID [--tree] [--self] --out DIR [--json]\n"
+			       "                              [--records-only]\n"
 			       "  Extract the registered process PID (--tree: and its descendants) from the\n"
 			       "  dead OS's memory through " ORTHROS_RESCUE_DEVICE ", save the records as\n"
 			       "  DIR/records.bin and write the CRIU image set into DIR.\n"
 			       "  --self: from this running kernel (PID must be stopped), for tests.\n"
 			       "  --json: print a summary (pids, threads, vmas, pages, bytes, times).\n"
+			       "  --records-only: save the records, write no images (`write` does later).\n"
 			       "  Exit: 0 done, 1 failed (one line says why), 2 usage.\n");
 			return 0;
 		default:
@@ -1507,6 +1544,12 @@ static int cmd_extract(int argc, char **argv)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, buf, req.used) != (ssize_t)req.used || close(fd) < 0)
 		die("%s: %s", path, strerror(errno));
+	if (records_only) {
+		if (json)
+			printf("{\"extract_us\":%llu,\"records\":%llu}\n",
+			       (unsigned long long)(extract_ns / 1000), (unsigned long long)req.used);
+		return 0;
+	}
 	do_write(buf, req.used, out, ORTHROS_RESCUE_DEVICE);
 	summary();
 	return 0;

@@ -3,8 +3,10 @@
  * orthros-rescue failover: the rescue step of a takeover, run by the
  * failover script after the page-cache migration (the files are complete)
  * and before the service address comes up.  For every process the dead OS
- * registered: extract it and write its images (phase "extract"), then
- * restore them with criu (phase "restore").  Each process runs in its own
+ * registered: extract its records (stage and phase "extract"); then, once
+ * the script has hot-added the dead memory with the pages the records name
+ * held back, write its images, giving those pages back as they are copied,
+ * and restore them with criu (stage and phase "restore").  Each process runs in its own
  * child (`orthros-rescue extract`, `orthros-rescue restore`), so that one
  * that does not check costs that process only; its outcome and times go to
  * the kernel's failover record (orthros status: failover.processes).
@@ -29,6 +31,7 @@
 
 #include "shmlib.h"
 #include "rescue-run.h"
+#include "kernel/orthros_rescue_abi.h"
 
 #define RESCUE_DIR	"/run/orthros/rescue"
 
@@ -114,73 +117,71 @@ static int mark(int fd, const char *name, unsigned int end)
 	return ioctl(fd, ORTHROS_FAILOVER_MARK, &m);
 }
 
-int cmd_failover(int argc, char **argv)
-{
-	struct orthros_rescued res[ORTHROS_MAX_RESCUED];
-	struct orthros_shm_reg_entry e;
-	struct orthros_failover_status fo;
-	unsigned int nres = 0, i;
-	const char *dir = RESCUE_DIR;
-	char err[256], self[32];
-	struct shm_map m;
-	int fd, c;
+/* Where the extract stage leaves the outcomes for the restore stage. */
+#define STATE_FILE	"failover.state"
 
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'h':
-			printf("usage: orthros-rescue failover [--dir DIR]\n"
-			       "  During a takeover (run by /etc/orthros/failover): extract every process\n"
-			       "  the dead OS registered and write its CRIU images under DIR (default\n"
-			       "  " RESCUE_DIR "/PID), then restore them with criu; phases \"extract\"\n"
-			       "  and \"restore\"; each outcome is reported to the kernel (orthros status).\n"
-			       "  Exit: 0 every process restored, 1 some skipped, 2 usage or no takeover.\n");
-			return 0;
-		default:
-			return 2;
-		}
+static int save_state(const char *dir, const struct orthros_rescued *res, unsigned int n)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	f = fopen(path, "w");
+	if (!f || fwrite(&n, sizeof(n), 1, f) != 1 ||
+	    fwrite(res, sizeof(*res), n, f) != n || fclose(f)) {
+		fprintf(stderr, "orthros-rescue: %s: %s\n", path, strerror(errno));
+		return -1;
 	}
-	fd = open(ORTHROS_FAILOVER_DEVICE, O_RDONLY);
-	if (fd < 0 || ioctl(fd, ORTHROS_FAILOVER_STATUS, &fo) || fo.state != ORTHROS_FO_RUNNING) {
-		fprintf(stderr, "orthros-rescue: no takeover runs here\n");
-		return 2;
-	}
-	if (fo.rescue_off) {
-		printf("orthros-rescue: process rescue is off (orthros_rescue=off)\n");
-		return 0;
-	}
+	return 0;
+}
+
+static int load_state(const char *dir, struct orthros_rescued *res, unsigned int *n)
+{
+	char path[512];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	f = fopen(path, "r");
+	ok = f && fread(n, sizeof(*n), 1, f) == 1 && *n <= ORTHROS_MAX_RESCUED &&
+	     fread(res, sizeof(*res), *n, f) == *n;
+	if (f)
+		fclose(f);
+	if (!ok)
+		fprintf(stderr, "orthros-rescue: %s: no extract stage to go on from\n", path);
+	return ok ? 0 : -1;
+}
+
+/* Stage extract: the records of every process the dead OS registered. */
+static unsigned int stage_extract(int fd, const char *dir, uint32_t dead, struct orthros_rescued *res)
+{
+	struct orthros_shm_reg_entry e;
+	unsigned int nres = 0, i;
+	char err[256];
+	struct shm_map m;
+
 	if (shm_map(&m, 0, err, sizeof(err))) {
 		fprintf(stderr, "orthros-rescue: %s\n", err);
-		return 1;
+		return 0;
 	}
-	memset(res, 0, sizeof(res));
 	for (i = 0; i < ORTHROS_SHM_REG_SLOTS && nres < ORTHROS_MAX_RESCUED; i++) {
 		int r = shm_reg_read(&m, i, &e);
 
 		if (r < 0)
 			fprintf(stderr, "orthros-rescue: registry slot %u does not check: skipped\n", i);
-		if (r <= 0 || e.owner_ordinal != fo.failed_ordinal)
+		if (r <= 0 || e.owner_ordinal != dead)
 			continue;
 		res[nres].pid = e.pid;
 		res[nres].nr_procs = e.flags & ORTHROS_REG_TREE;	/* tree, until extracted */
 		nres++;
 	}
 	shm_unmap(&m);
-	mkdir("/run/orthros", 0755);
-	mkdir(dir, 0700);
-	printf("orthros-rescue: %u registered processes of OS %u\n", nres, fo.failed_ordinal);
-
+	printf("orthros-rescue: %u registered processes of OS %u\n", nres, dead);
 	mark(fd, "extract", 0);
 	for (i = 0; i < nres; i++) {
-		char pid[16], out[4096], path[512], json[4096];
+		char pid[16], path[512], json[4096];
 		char *av[] = { "orthros-rescue", "extract", "--pid", pid, "--out", path, "--json",
-			       res[i].nr_procs ? "--tree" : NULL, NULL };
-		uint64_t t0 = mono_us();
+			       "--records-only", res[i].nr_procs ? "--tree" : NULL, NULL };
 
 		snprintf(pid, sizeof(pid), "%u", res[i].pid);
 		snprintf(path, sizeof(path), "%s/%u", dir, res[i].pid);
@@ -191,7 +192,41 @@ int cmd_failover(int argc, char **argv)
 			continue;
 		}
 		res[i].extract_us = json_u64(json, "extract_us");
-		res[i].images_us = mono_us() - t0 - res[i].extract_us;
+	}
+	mark(fd, "extract", 1);
+	return nres;
+}
+
+/*
+ * Stage restore: the images of each extracted process (its dead pages given
+ * back as they are written), then criu restore; every outcome to the kernel.
+ */
+static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, unsigned int nres)
+{
+	struct orthros_rescue_release rel = { .flags = ORTHROS_RX_RELEASE_ALL };
+	char err[256];
+	unsigned int i;
+	int rfd;
+
+	mark(fd, "restore", 0);
+	for (i = 0; i < nres; i++) {
+		char path[512], rec[600], out[4096], json[4096];
+		char *wav[] = { "orthros-rescue", "write", "--records", rec, "--out", path, "--json",
+				"--release", NULL };
+		char *rav[] = { "orthros-rescue", "restore", "--dir", path, NULL };
+		uint64_t t0 = mono_us();
+
+		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
+			continue;
+		snprintf(path, sizeof(path), "%s/%u", dir, res[i].pid);
+		snprintf(rec, sizeof(rec), "%s/records.bin", path);
+		if (run(wav, json, sizeof(json), err, sizeof(err))) {
+			res[i].outcome = ORTHROS_RESCUE_SKIPPED;
+			snprintf(res[i].why, sizeof(res[i].why), "images: %s", err);
+			ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
+			continue;
+		}
+		res[i].images_us = mono_us() - t0;
 		res[i].nr_threads = json_u64(json, "threads");
 		res[i].bytes = json_u64(json, "bytes");
 		{
@@ -200,21 +235,8 @@ int cmd_failover(int argc, char **argv)
 			for (res[i].nr_procs = 1; p && *p && *p != ']'; p++)
 				res[i].nr_procs += *p == ',';
 		}
-		(void)out;
-	}
-	mark(fd, "extract", 1);
-
-	mark(fd, "restore", 0);
-	for (i = 0; i < nres; i++) {
-		char path[512], out[4096];
-		char *av[] = { "orthros-rescue", "restore", "--dir", path, NULL };
-		uint64_t t0;
-
-		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
-			continue;
-		snprintf(path, sizeof(path), "%s/%u", dir, res[i].pid);
 		t0 = mono_us();
-		if (run(av, out, sizeof(out), err, sizeof(err))) {
+		if (run(rav, out, sizeof(out), err, sizeof(err))) {
 			res[i].outcome = ORTHROS_RESCUE_SKIPPED;
 			snprintf(res[i].why, sizeof(res[i].why), "criu restore: %s", err);
 		} else {
@@ -223,16 +245,88 @@ int cmd_failover(int argc, char **argv)
 		res[i].restore_us = mono_us() - t0;
 		ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
 	}
+	/* what is still held (pages named twice, skipped processes) goes back now */
+	rfd = open(ORTHROS_RESCUE_DEVICE, O_RDONLY);
+	if (rfd < 0 || ioctl(rfd, ORTHROS_RESCUE_RELEASE, &rel))
+		fprintf(stderr, "orthros-rescue: giving back the held pages: %s\n", strerror(errno));
+	else if (rel.freed)
+		printf("orthros-rescue: %llu dead pages held for the rescue, all given back\n",
+		       (unsigned long long)rel.freed);
+	if (rfd >= 0)
+		close(rfd);
 	mark(fd, "restore", 1);
 	for (i = 0; i < nres; i++)
-		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED && !res[i].restore_us)
+		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED && !res[i].restore_us &&
+		    !res[i].images_us)
 			ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
+}
+
+int cmd_failover(int argc, char **argv)
+{
+	struct orthros_rescued res[ORTHROS_MAX_RESCUED];
+	struct orthros_failover_status fo;
+	const char *dir = RESCUE_DIR, *stage = "all";
+	unsigned int nres = 0, i;
+	int fd, c;
+
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "stage", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 's': stage = optarg; break;
+		case 'h':
+			printf("usage: orthros-rescue failover [--dir DIR] [--stage extract|restore|all]\n"
+			       "  During a takeover (run by /etc/orthros/failover): extract every process\n"
+			       "  the dead OS registered (stage extract, phase \"extract\": the records,\n"
+			       "  which name the dead pages to keep), then write its CRIU images under DIR\n"
+			       "  (default " RESCUE_DIR "/PID), giving each dead page back once written,\n"
+			       "  and restore them with criu (stage restore, phase \"restore\"). The failover\n"
+			       "  script hot-adds the dead memory between the two stages; each outcome is\n"
+			       "  reported to the kernel (orthros status).\n"
+			       "  Exit: 0 every process restored, 1 some skipped, 2 usage or no takeover.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (strcmp(stage, "extract") && strcmp(stage, "restore") && strcmp(stage, "all")) {
+		fprintf(stderr, "orthros-rescue failover: bad stage '%s' (extract, restore or all)\n",
+			stage);
+		return 2;
+	}
+	fd = open(ORTHROS_FAILOVER_DEVICE, O_RDONLY);
+	if (fd < 0 || ioctl(fd, ORTHROS_FAILOVER_STATUS, &fo) || fo.state != ORTHROS_FO_RUNNING) {
+		fprintf(stderr, "orthros-rescue: no takeover runs here\n");
+		return 2;
+	}
+	if (fo.rescue_off) {
+		printf("orthros-rescue: process rescue is off (orthros_rescue=off)\n");
+		return 0;
+	}
+	memset(res, 0, sizeof(res));
+	mkdir("/run/orthros", 0755);
+	mkdir(dir, 0700);
+	if (strcmp(stage, "restore")) {
+		nres = stage_extract(fd, dir, fo.failed_ordinal, res);
+		if (!strcmp(stage, "extract")) {
+			close(fd);
+			return save_state(dir, res, nres) ? 1 : 0;
+		}
+	} else if (load_state(dir, res, &nres)) {
+		close(fd);
+		return 1;
+	}
+	stage_restore(fd, dir, res, nres);
 	for (i = 0; i < nres; i++)
 		printf("orthros-rescue: process %u %s%s%s\n", res[i].pid,
 		       res[i].outcome == ORTHROS_RESCUE_RESTORED ? "restored" : "skipped",
 		       res[i].why[0] ? ": " : "", res[i].why);
 	close(fd);
-	(void)self;
 	for (i = 0; i < nres; i++)
 		if (res[i].outcome != ORTHROS_RESCUE_RESTORED)
 			return 1;

@@ -200,20 +200,34 @@ t_exec_tree() {
 	vm exec active "orthros-protect --remove $pid; kill $pid"
 }
 
-# Registered memory adds up: sleepers are registered until the backup's
-# capacity is reached; the next one is refused for its size.
+# What the backup can take (its rescue capacity: its free memory and the general
+# area it would hot-add, less a reserve) is shared by the registered processes:
+# with a backup whose reserve leaves about 200 MiB, processes holding 60 MiB each
+# are registered until one does not fit, which is refused for its size.
+# capacity_between LO HI: the backup publishes a rescue capacity between LO and HI MiB
+capacity_between() {
+	local c
+	c=$(py 's["rescue_capacity"] >> 20' "$(vm exec active 'orthros-protect --list --json')") &&
+		[ "$c" -gt "$1" ] && [ "$c" -lt "$2" ]
+}
+
 t_refuses_beyond_the_backups_memory() {
-	local n out extra
+	local n cap out
 	n=$(py 'len(s)' "$(registry active)") || return 1
-	out=$(vm exec active --timeout 300 "rm -f /tmp/mem; while :; do sleep 100000 </dev/null >/dev/null 2>&1 & echo \$! >> /tmp/mem; orthros-protect \$! >/dev/null 2>/tmp/mem.err || break; done; cat /tmp/mem.err; wc -l < /tmp/mem") || return 1
+	cap=$(py 's["rescue_capacity"]' "$(vm exec active 'orthros-protect --list --json')") || return 1
+	echo "figure: the backup can take $((cap >> 20)) MiB (its free memory and the general area, less 32 MiB)"
+	vm start-backup --args "--replace --append orthros_rescue_reserve=$((cap - (200 << 20) + (32 << 20)))" || return 1
+	wait_for 60 "the new backup to publish a capacity near 200 MiB" capacity_between 150 250 || return 1
+	out=$(vm exec active --timeout 300 "rm -f /tmp/mem; i=0; while [ \$i -lt 8 ]; do
+		orthros-fpu --hold-mb 60 --pace-us 100000 --status /tmp/h\$i.st </dev/null >/dev/null 2>&1 & p=\$!; echo \$p >> /tmp/mem
+		until grep -q running /tmp/h\$i.st 2>/dev/null; do sleep 0.1; done
+		orthros-protect \$p >/dev/null 2>/tmp/mem.err || break; i=\$((i+1)); done; cat /tmp/mem.err; echo registered \$i") || return 1
 	echo "$out"
 	grep -qF '(E2BIG)' <<<"$out" || fail "not refused for its size" || return 1
 	grep -q ' [1-9][0-9]* KiB already registered' <<<"$out" || fail "nothing counted as already registered" || return 1
-	echo "figure: $(( $(tail -1 <<<"$out") - 1 )) sleepers registered before the backup's memory was taken"
-	extra=$(sleeper) || return 1
-	refused E2BIG "too big for the backup" "orthros-protect $extra" || return 1
-	vm exec active "kill $extra \$(cat /tmp/mem)" || return 1
-	wait_for 30 "the entries of the killed sleepers to go" \
+	echo "figure: $(tail -1 <<<"$out") processes of 60 MiB before the backup's memory was taken"
+	vm exec active "kill \$(cat /tmp/mem)" || return 1
+	wait_for 30 "the entries of the killed processes to go" \
 		vm exec active "test \$(orthros-protect --list --json | grep -o '\"pid\"' | wc -l) -eq $n"
 }
 

@@ -410,10 +410,12 @@ static void print_repart_json(const struct orthros_repart_mem *m)
 		printf("%s{\"start\":%llu,\"end\":%llu}", i ? "," : "",
 		       (unsigned long long)m->ranges[i].start, (unsigned long long)m->ranges[i].end);
 	printf("],\"total_before_kb\":%llu,\"total_after_kb\":%llu,\"avail_before_kb\":%llu,"
-	       "\"avail_after_kb\":%llu,\"add_us\":%llu,\"online_us\":%llu,\"why\":",
+	       "\"avail_after_kb\":%llu,\"add_us\":%llu,\"online_us\":%llu,\"held_pages\":%llu,"
+	       "\"why\":",
 	       (unsigned long long)m->total_before_kb, (unsigned long long)m->total_after_kb,
 	       (unsigned long long)m->avail_before_kb, (unsigned long long)m->avail_after_kb,
-	       (unsigned long long)m->add_us, (unsigned long long)m->online_us);
+	       (unsigned long long)m->add_us, (unsigned long long)m->online_us,
+	       (unsigned long long)m->held_pages);
 	json_str(m->why);
 	printf("}");
 }
@@ -436,6 +438,8 @@ static void print_repart_text(const struct orthros_repart_mem *m)
 		printf(" %#llx-%#llx", (unsigned long long)m->ranges[i].start,
 		       (unsigned long long)m->ranges[i].end);
 	printf(" (%.3f ms adding, %.3f ms onlining)", m->add_us / 1000.0, m->online_us / 1000.0);
+	if (m->held_pages)
+		printf("; %llu pages held for the rescue", (unsigned long long)m->held_pages);
 	if (m->failed)
 		printf("; %u failed, last: %s", m->failed, m->why);
 	printf("\n  memory: MemTotal %llu -> %llu kB, MemAvailable %llu -> %llu kB\n",

@@ -37,6 +37,7 @@
 #include <linux/string.h>
 
 #include "../shmem/orthros_shm.h"
+#include "../migrate/hold.h"
 #include "../migrate/orthros_migrate.h"
 #include "orthros_repartition.h"
 
@@ -49,6 +50,34 @@ static u32 reused;		/* the OS whose memory was hot-added here */
 bool orthros_repartition_reused(u32 ordinal)
 {
 	return ordinal && READ_ONCE(reused) == ordinal;
+}
+
+/*
+ * What a takeover would add here: the general area (less its memmap, 64
+ * bytes per 4 KiB page), or 0 when the repartition is off.
+ */
+u64 orthros_repartition_general_bytes(void)
+{
+	u64 n = 0;
+	unsigned int i;
+
+	for (i = 0; !repart_off && i < nr_general; i++)
+		n += general[i].end - general[i].start;
+	return n - n / (PAGE_SIZE / sizeof(struct page));
+}
+
+/* The blocks added here, block by block as they come online. */
+static struct orthros_shm_range added[ORTHROS_REPART_MAX_RANGES];
+static unsigned int nr_added;
+
+bool orthros_repartition_added(u64 phys)
+{
+	unsigned int i, n = READ_ONCE(nr_added);
+
+	for (i = 0; i < n && i < ORTHROS_REPART_MAX_RANGES; i++)
+		if (phys >= added[i].start && phys < added[i].end)
+			return true;
+	return false;
 }
 
 /* orthros_general=START-END[,START-END...]: the profile's general area. */
@@ -253,6 +282,8 @@ int orthros_repartition_memory(u32 dead, struct orthros_repart_mem *st)
 	u64 bs = memory_block_size_bytes(), start, end;
 	struct orthros_shm_os os;
 	unsigned int i, theirs = 0;
+	unsigned long held, freed;
+	bool hold;
 	int err = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -303,12 +334,26 @@ int orthros_repartition_memory(u32 dead, struct orthros_repart_mem *st)
 	}
 
 	st->state = ORTHROS_REPART_DONE;
-	WRITE_ONCE(reused, dead);	/* from now on its memory is never read as its */
+	WRITE_ONCE(reused, dead);	/* from now on only its held pages are read as its */
+	/*
+	 * The pages the process rescue still has to copy out stay offline with
+	 * their contents (migrate/kernel/hold.c); every other page goes to the
+	 * allocator as its block comes online.
+	 */
+	hold = orthros_hold_any() && !set_online_page_callback(orthros_hold_online);
 	for (i = 0; i < nr_general; i++) {
 		for (start = general[i].start; start < general[i].end; start += bs) {
 			end = start + bs;
 			if (!covered(&os, start, end))
 				continue;	/* never the dead OS's: not ours to take */
+			/* read as held from the moment it comes online */
+			if (nr_added && added[nr_added - 1].end == start) {
+				WRITE_ONCE(added[nr_added - 1].end, end);
+			} else if (nr_added < ORTHROS_REPART_MAX_RANGES) {
+				added[nr_added].start = start;
+				added[nr_added].end = end;
+				WRITE_ONCE(nr_added, nr_added + 1);
+			}
 			if (add_block(start, bs, st, st->why, sizeof(st->why))) {
 				st->failed++;
 				st->state = ORTHROS_REPART_PARTIAL;
@@ -316,6 +361,12 @@ int orthros_repartition_memory(u32 dead, struct orthros_repart_mem *st)
 			}
 			note_added(st, start, end);
 		}
+	}
+	if (hold) {
+		restore_online_page_callback(orthros_hold_online);
+		orthros_hold_stats(&held, &freed);
+		st->held_pages = held;
+		pr_info("%lu pages held for the process rescue\n", held);
 	}
 	if (!st->blocks) {
 		st->state = ORTHROS_REPART_REFUSED;

@@ -14,6 +14,7 @@
 
 #include "../shmem/orthros_shm.h"
 #include "dead.h"
+#include "hold.h"
 #include "orthros_migrate.h"
 
 int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
@@ -28,14 +29,13 @@ int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
 			pr_err("this OS has no OS record that checks\n");
 			return -ENOENT;
 		}
-	} else if (orthros_repartition_reused(ordinal)) {
-		pr_err("OS %u's memory was hot-added here: it holds nothing of it any more\n",
-		       ordinal);
-		return -EBUSY;
 	} else if (!orthros_shm_read_facts(ordinal, &d->facts) ||
 		   !orthros_shm_read_os(ordinal, &d->os)) {
 		pr_err("OS %u left no kernel facts or OS record that check\n", ordinal);
 		return -ENOENT;
+	} else if (orthros_repartition_reused(ordinal)) {
+		/* its memory is this OS's RAM now, but for the pages held for the rescue */
+		d->held_only = true;
 	}
 	if (d->facts.banner_crc != (crc32_le(~0U, linux_banner, strlen(linux_banner)) ^ ~0U) ||
 	    d->facts.sizeof_page != sizeof(struct page) ||
@@ -65,7 +65,12 @@ void orthros_dead_close(struct orthros_dead *d)
 
 void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
 {
+	u64 pg;
 	u32 i;
+
+	for (pg = phys & PAGE_MASK; d->held_only && len && pg < phys + len; pg += PAGE_SIZE)
+		if (orthros_repartition_added(pg) && !orthros_hold_readable(pg))
+			return NULL;
 
 	for (i = 0; i < d->os.nr_ranges; i++) {
 		const struct orthros_shm_range *r = &d->os.ranges[i];

@@ -17,6 +17,7 @@ struct orthros_dead {
 	struct orthros_shm_os os;
 	void *map[ORTHROS_SHM_MAX_RANGES];
 	bool self;			/* this running kernel's own memory */
+	bool held_only;			/* hot-added here: only the pages still held */
 };
 
 /*

@@ -23,6 +23,10 @@ u32 orthros_failover_source(void);
  * here (it is this OS's RAM now, no longer the dead kernel's)?
  */
 bool orthros_repartition_reused(u32 ordinal);
+/* ... and is this physical address in the memory it hot-added? */
+bool orthros_repartition_added(u64 phys);
+/* What a takeover would hot-add here (the general area less its memmap), or 0. */
+u64 orthros_repartition_general_bytes(void);
 
 /* A process of OS `from` restored here: its registry entry becomes this OS's. */
 int orthros_protect_adopt(u32 pid, u32 from);

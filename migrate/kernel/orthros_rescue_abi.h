@@ -15,7 +15,15 @@
  *                                  address PHYS (only inside its RAM ranges);
  *                                  the page contents the records name by
  *                                  physical address are read this way, like
- *                                  /proc/vmcore of kdump
+ *                                  /proc/vmcore of kdump.  Once that memory
+ *                                  is hot-added here, only the pages an
+ *                                  extraction named and that were not yet
+ *                                  released (they were held out of the
+ *                                  allocator: docs/failover.md, step 7)
+ *   ioctl ORTHROS_RESCUE_RELEASE   those pages are copied out: one name less
+ *                                  each (phys[] of nr, or every page with
+ *                                  ORTHROS_RX_RELEASE_ALL); a held page that
+ *                                  nobody names any more is freed
  *
  * With ORTHROS_RX_SELF the source is this running kernel instead of a dead
  * one (the process must be stopped): the same untrusted walk over this OS's
@@ -232,5 +240,17 @@ struct orthros_rescue_req {
 #define ORTHROS_RX_SELF		0x2	/* from this running kernel (stopped process) */
 
 #define ORTHROS_RESCUE_EXTRACT	_IOWR(0xb8, 16, struct orthros_rescue_req)
+
+struct orthros_rescue_release {
+	__u64 phys;			/* user array of __u64 physical addresses */
+	__u32 nr;
+	__u32 flags;			/* ORTHROS_RX_RELEASE_ALL */
+	__u64 held;			/* out: pages still held */
+	__u64 freed;			/* out: held pages freed so far */
+};
+#define ORTHROS_RX_RELEASE_ALL	0x1
+#define ORTHROS_RX_RELEASE_MAX	65536
+
+#define ORTHROS_RESCUE_RELEASE	_IOWR(0xb8, 17, struct orthros_rescue_release)
 
 #endif

@@ -409,7 +409,12 @@ static DECLARE_DELAYED_WORK(capacity_work, capacity_fn);
 
 static void capacity_fn(struct work_struct *w)
 {
-	u64 avail = (u64)si_mem_available() << PAGE_SHIFT;
+	/*
+	 * A rescued process lives first in this OS's free memory and in the
+	 * general area it hot-adds at the takeover: its dead pages are held
+	 * there and given back as its images grow (docs/failover.md, step 7).
+	 */
+	u64 avail = ((u64)si_mem_available() << PAGE_SHIFT) + orthros_repartition_general_bytes();
 	char why[128];
 
 	if (!orthros_shm_check(why, sizeof(why)))

@@ -27,6 +27,7 @@
 
 #include "../shmem/orthros_shm.h"
 #include "orthros_migrate.h"
+#include "hold.h"
 #include "rescue.h"
 
 #define RX_MAX_BUF	(512UL << 20)
@@ -297,6 +298,62 @@ static int rx_file_map(struct rx_file *rf, bool self)
 	return 0;
 }
 
+/*
+ * A successful extraction from a dead OS: count every page its records name,
+ * so that the memory phase holds them out of the allocator (hold.c).
+ */
+static void rx_count_pages(const u8 *buf, u64 used)
+{
+	u64 off = 0;
+
+	while (off + sizeof(struct orthros_rx_hdr) <= used) {
+		const struct orthros_rx_hdr *h = (const void *)(buf + off);
+		const void *d = h + 1;
+
+		if (h->len > used - off - sizeof(*h))
+			break;
+		if (h->type == ORTHROS_RX_PAGES) {
+			const struct orthros_rx_pages *pg = d;
+			u64 i;
+
+			for (i = 0; i < pg->count && i < (h->len - sizeof(*pg)) / sizeof(pg->page[0]); i++)
+				orthros_hold_count(pg->page[i].phys);
+		} else if (h->type == ORTHROS_RX_PIPEBUF) {
+			orthros_hold_count(((const struct orthros_rx_pipebuf *)d)->phys);
+		}
+		off += sizeof(*h) + h->len;
+	}
+}
+
+static long rx_release_ioctl(struct orthros_rescue_release __user *ureq)
+{
+	struct orthros_rescue_release r;
+	unsigned long held, freed;
+	u64 __user *up;
+	u32 i;
+
+	if (copy_from_user(&r, ureq, sizeof(r)))
+		return -EFAULT;
+	if (r.flags & ~ORTHROS_RX_RELEASE_ALL || r.nr > ORTHROS_RX_RELEASE_MAX)
+		return -EINVAL;
+	up = u64_to_user_ptr(r.phys);
+	for (i = 0; i < r.nr; i++) {
+		u64 phys;
+
+		if (get_user(phys, up + i))
+			return -EFAULT;
+		orthros_hold_release(phys);
+		if (!(i & 1023))
+			cond_resched();
+	}
+	if (r.flags & ORTHROS_RX_RELEASE_ALL)
+		orthros_hold_release_all();
+	orthros_hold_stats(&held, &freed);
+	r.held = held;
+	r.freed = freed;
+	return copy_to_user(ureq, &r, sizeof(r)) ? -EFAULT : 0;
+}
+
 static long rx_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
 	struct orthros_rescue_req __user *ureq = (void __user *)arg;
@@ -307,10 +364,12 @@ static long rx_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	u32 dead;
 	long err;
 
-	if (cmd != ORTHROS_RESCUE_EXTRACT)
+	if (cmd != ORTHROS_RESCUE_EXTRACT && cmd != ORTHROS_RESCUE_RELEASE)
 		return -ENOTTY;
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	if (cmd == ORTHROS_RESCUE_RELEASE)
+		return rx_release_ioctl((void __user *)arg);
 	if (copy_from_user(&req, ureq, sizeof(req)))
 		return -EFAULT;
 	self = req.flags & ORTHROS_RX_SELF;
@@ -341,6 +400,8 @@ static long rx_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	}
 	if (!err && copy_to_user(u64_to_user_ptr(req.buf), c->buf, c->used))
 		err = -EFAULT;
+	if (!err && !self)
+		rx_count_pages(c->buf, c->used);
 	req.used = err ? 0 : c->used;
 	req.nr_procs = c->nr_procs;
 	strscpy(req.why, c->why, sizeof(req.why));

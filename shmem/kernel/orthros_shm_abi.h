@@ -426,6 +426,7 @@ struct orthros_repart_mem {
 	__u64 avail_before_kb, avail_after_kb;
 	__u64 add_us;			/* add_memory(): memmap, direct map, block devices */
 	__u64 online_us;		/* onlining: the pages go to the buddy allocator */
+	__u64 held_pages;		/* kept offline for the process rescue */
 	struct orthros_shm_range ranges[ORTHROS_REPART_MAX_RANGES];
 	char why[160];			/* refused or partial: why */
 };

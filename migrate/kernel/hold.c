@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The dead OS's pages the rescue still needs, held out of the allocator when
+ * its memory is hot-added here (docs/failover.md, step 7).
+ *
+ * The extraction names every page a rescued process will be rebuilt from
+ * (PAGES and PIPEBUF records).  Each successful extraction counts its pages
+ * here (orthros_hold_count()); when the memory phase hot-adds the general
+ * area, orthros_hold_online() (the online_page_callback) gives the allocator
+ * every page of a block but the counted ones, which stay offline with their
+ * contents, and the rescue may still read them (orthros_hold_readable()).
+ * As the image writer has copied a page out it releases it
+ * (orthros_hold_release(): the count drops, and at zero a held page goes to
+ * the allocator); orthros_hold_release_all() ends it.  So a process larger
+ * than the backup's own area can be rescued: its pages leave the held set
+ * as fast as its images grow.
+ */
+#define pr_fmt(fmt) "orthros-hold: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/sizes.h>
+#include <linux/spinlock.h>
+#include <linux/vmalloc.h>
+
+#include "hold.h"
+
+#define HOLD_PFNS	(SZ_4G >> PAGE_SHIFT)	/* the machine's RAM lies below 4 GiB */
+
+static u8 *want;		/* per pfn: how many extracted records name it (255: for good) */
+static unsigned long *held;	/* pfns kept offline when their block came online */
+static DEFINE_SPINLOCK(hold_lock);
+static unsigned long nr_held, nr_freed;
+
+int orthros_hold_count(u64 phys)
+{
+	unsigned long pfn = phys >> PAGE_SHIFT;
+
+	if (pfn >= HOLD_PFNS)
+		return -ERANGE;
+	if (!want) {
+		u8 *w = vzalloc(HOLD_PFNS);
+		unsigned long *h = vzalloc(BITS_TO_LONGS(HOLD_PFNS) * sizeof(long));
+
+		if (!w || !h) {
+			vfree(w);
+			vfree(h);
+			return -ENOMEM;
+		}
+		spin_lock(&hold_lock);
+		if (!want) {
+			want = w;
+			held = h;
+			w = NULL;
+			h = NULL;
+		}
+		spin_unlock(&hold_lock);
+		vfree(w);
+		vfree(h);
+	}
+	spin_lock(&hold_lock);
+	if (want[pfn] < U8_MAX)
+		want[pfn]++;
+	spin_unlock(&hold_lock);
+	return 0;
+}
+
+bool orthros_hold_any(void)
+{
+	return want;
+}
+
+bool orthros_hold_readable(u64 phys)
+{
+	unsigned long pfn = phys >> PAGE_SHIFT;
+
+	return want && pfn < HOLD_PFNS && READ_ONCE(want[pfn]);
+}
+
+/* The online_page_callback: every page to the allocator but the wanted ones. */
+void orthros_hold_online(struct page *page, unsigned int order)
+{
+	unsigned long pfn = page_to_pfn(page), i, n = 1UL << order;
+	bool any = false;
+
+	spin_lock(&hold_lock);
+	for (i = 0; want && i < n && !any; i++)
+		any = pfn + i < HOLD_PFNS && want[pfn + i];
+	spin_unlock(&hold_lock);
+	if (!any) {
+		generic_online_page(page, order);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		bool keep;
+
+		spin_lock(&hold_lock);
+		keep = pfn + i < HOLD_PFNS && want[pfn + i];
+		if (keep) {
+			__set_bit(pfn + i, held);
+			nr_held++;
+		}
+		spin_unlock(&hold_lock);
+		if (!keep)
+			generic_online_page(page + i, 0);
+	}
+}
+
+/* One page less wanted; a held page nobody wants any more goes to the allocator. */
+void orthros_hold_release(u64 phys)
+{
+	unsigned long pfn = phys >> PAGE_SHIFT;
+	bool free = false;
+
+	if (!want || pfn >= HOLD_PFNS)
+		return;
+	spin_lock(&hold_lock);
+	if (want[pfn] && want[pfn] < U8_MAX)
+		want[pfn]--;
+	if (!want[pfn] && test_bit(pfn, held)) {
+		__clear_bit(pfn, held);
+		nr_held--;
+		nr_freed++;
+		free = true;
+	}
+	spin_unlock(&hold_lock);
+	if (free)
+		generic_online_page(pfn_to_page(pfn), 0);
+}
+
+unsigned long orthros_hold_release_all(void)
+{
+	unsigned long pfn, n = 0;
+
+	if (!want)
+		return 0;
+	for (pfn = 0; pfn < HOLD_PFNS; pfn++) {
+		bool free;
+
+		spin_lock(&hold_lock);
+		want[pfn] = 0;
+		free = test_bit(pfn, held);
+		if (free) {
+			__clear_bit(pfn, held);
+			nr_held--;
+			nr_freed++;
+		}
+		spin_unlock(&hold_lock);
+		if (free) {
+			generic_online_page(pfn_to_page(pfn), 0);
+			n++;
+		}
+		if (!(pfn & 4095))
+			cond_resched();
+	}
+	pr_info("released the last %lu held pages (%lu in all)\n", n, nr_freed);
+	return n;
+}
+
+void orthros_hold_stats(unsigned long *now_held, unsigned long *freed)
+{
+	spin_lock(&hold_lock);
+	*now_held = nr_held;
+	*freed = nr_freed;
+	spin_unlock(&hold_lock);
+}
