@@ -132,7 +132,9 @@ t_refuses_pid_1() { refused EINVAL "PID 1" "orthros-protect 1"; }
 
 t_refuses_zombie() {
 	local z
-	vm exec active "sh -c 'sleep 0 & echo \$! > /tmp/zpid; exec sleep 100000' </dev/null >/dev/null 2>&1 &" || return 1
+	# the child exits after its parent became sleep(1), which never reaps it (a
+	# child that exits at once may be reaped by the shell before its exec)
+	vm exec active "sh -c 'sh -c \"sleep 2\" & echo \$! > /tmp/zpid; exec sleep 100000' </dev/null >/dev/null 2>&1 &" || return 1
 	wait_for 30 "a zombie" vm exec active 'test -s /tmp/zpid && grep -q ") Z" /proc/$(cat /tmp/zpid)/stat' || return 1
 	z=$(vm exec active 'cat /tmp/zpid') || return 1
 	refused EINVAL "zombie" "orthros-protect $z"
