@@ -410,11 +410,14 @@ static DECLARE_DELAYED_WORK(capacity_work, capacity_fn);
 static void capacity_fn(struct work_struct *w)
 {
 	/*
-	 * A rescued process lives first in this OS's free memory and in the
-	 * general area it hot-adds at the takeover: its dead pages are held
-	 * there and given back as its images grow (docs/failover.md, step 7).
+	 * A rescued process lives in this OS's free memory and in the general
+	 * area it hot-adds at the takeover: its dead pages are held there and
+	 * given back as its images grow, but criu restore reads a mapping's
+	 * pages whole before it frees them in the images (--auto-dedup), so at
+	 * its peak the process is there twice (docs/failover.md, step 6).
 	 */
-	u64 avail = ((u64)si_mem_available() << PAGE_SHIFT) + orthros_repartition_general_bytes();
+	u64 avail = (((u64)si_mem_available() << PAGE_SHIFT) +
+		     orthros_repartition_general_bytes()) / 2;
 	char why[128];
 
 	if (!orthros_shm_check(why, sizeof(why)))
