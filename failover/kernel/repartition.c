@@ -70,6 +70,24 @@ u64 orthros_repartition_general_bytes(void)
 static struct orthros_shm_range added[ORTHROS_REPART_MAX_RANGES];
 static unsigned int nr_added;
 
+/*
+ * The one added range that overlaps [start, end), clipped to it, in
+ * [*a0, *a1): 0; or 1 when none does.  (The ranges a dead OS records are
+ * its own areas merged with what it added: at most one added range each.)
+ */
+int orthros_repartition_added_range(u64 start, u64 end, u64 *a0, u64 *a1)
+{
+	unsigned int i, n = READ_ONCE(nr_added);
+
+	for (i = 0; i < n && i < ORTHROS_REPART_MAX_RANGES; i++)
+		if (added[i].start < end && start < added[i].end) {
+			*a0 = max(start, added[i].start);
+			*a1 = min(end, added[i].end);
+			return 0;
+		}
+	return 1;
+}
+
 bool orthros_repartition_added(u64 phys)
 {
 	unsigned int i, n = READ_ONCE(nr_added);

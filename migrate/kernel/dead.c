@@ -17,6 +17,18 @@
 #include "hold.h"
 #include "orthros_migrate.h"
 
+static void dead_map(struct orthros_dead *d, u64 start, u64 end)
+{
+	struct orthros_dead_piece *p;
+
+	if (end <= start || d->nr_pieces >= ARRAY_SIZE(d->piece))
+		return;
+	p = &d->piece[d->nr_pieces++];
+	p->start = start;
+	p->end = end;
+	p->p = memremap(start, end - start, MEMREMAP_WB);
+}
+
 int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
 {
 	u32 self = orthros_ordinal(), i;
@@ -43,12 +55,24 @@ int orthros_dead_open(struct orthros_dead *d, u32 ordinal)
 		pr_err("OS %u runs another kernel build: its structures cannot be read\n", ordinal);
 		return -EPROTO;
 	}
-	for (i = 0; i < d->os.nr_ranges; i++) {
+	for (i = 0; i < d->os.nr_ranges && i < ORTHROS_SHM_MAX_RANGES; i++) {
 		const struct orthros_shm_range *r = &d->os.ranges[i];
+		u64 s = r->start, e = r->end, a0, a1;
 
-		if (r->end <= r->start || r->start % PAGE_SIZE || r->end % PAGE_SIZE)
+		if (e <= s || s % PAGE_SIZE || e % PAGE_SIZE)
 			continue;
-		d->map[i] = memremap(r->start, r->end - r->start, MEMREMAP_WB);
+		/*
+		 * Once this OS hot-added part of it (a block of the general
+		 * area), that part is read through the direct map, the held
+		 * pages only; the rest stays mapped as the dead OS's.  A mapping
+		 * across both would be refused (a mixed range).
+		 */
+		if (d->held_only && !orthros_repartition_added_range(s, e, &a0, &a1)) {
+			if (a0 > s)
+				dead_map(d, s, a0);
+			s = a1;
+		}
+		dead_map(d, s, e);
 	}
 	return 0;
 }
@@ -57,10 +81,11 @@ void orthros_dead_close(struct orthros_dead *d)
 {
 	u32 i;
 
-	for (i = 0; i < ORTHROS_SHM_MAX_RANGES; i++)
-		if (d->map[i])
-			memunmap(d->map[i]);
-	memset(d->map, 0, sizeof(d->map));
+	for (i = 0; i < d->nr_pieces; i++)
+		if (d->piece[i].p)
+			memunmap(d->piece[i].p);
+	memset(d->piece, 0, sizeof(d->piece));
+	d->nr_pieces = 0;
 }
 
 void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
@@ -68,15 +93,17 @@ void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
 	u64 pg;
 	u32 i;
 
-	for (pg = phys & PAGE_MASK; d->held_only && len && pg < phys + len; pg += PAGE_SIZE)
-		if (orthros_repartition_added(pg) && !orthros_hold_readable(pg))
-			return NULL;
+	if (d->held_only && orthros_repartition_added(phys)) {
+		for (pg = phys & PAGE_MASK; pg < phys + len; pg += PAGE_SIZE)
+			if (!orthros_repartition_added(pg) || !orthros_hold_readable(pg))
+				return NULL;
+		return phys_to_virt(phys);
+	}
+	for (i = 0; i < d->nr_pieces; i++) {
+		const struct orthros_dead_piece *r = &d->piece[i];
 
-	for (i = 0; i < d->os.nr_ranges; i++) {
-		const struct orthros_shm_range *r = &d->os.ranges[i];
-
-		if (d->map[i] && phys >= r->start && phys < r->end && len <= r->end - phys)
-			return d->map[i] + (phys - r->start);
+		if (r->p && phys >= r->start && phys < r->end && len <= r->end - phys)
+			return r->p + (phys - r->start);
 	}
 	return NULL;
 }

@@ -15,7 +15,12 @@
 struct orthros_dead {
 	struct orthros_shm_facts facts;
 	struct orthros_shm_os os;
-	void *map[ORTHROS_SHM_MAX_RANGES];
+	/* its RAM ranges mapped, but for what this OS hot-added (held_only) */
+	struct orthros_dead_piece {
+		u64 start, end;
+		void *p;
+	} piece[2 * ORTHROS_SHM_MAX_RANGES];
+	u32 nr_pieces;
 	bool self;			/* this running kernel's own memory */
 	bool held_only;			/* hot-added here: only the pages still held */
 };

@@ -25,6 +25,8 @@ u32 orthros_failover_source(void);
 bool orthros_repartition_reused(u32 ordinal);
 /* ... and is this physical address in the memory it hot-added? */
 bool orthros_repartition_added(u64 phys);
+/* The added range overlapping [start, end), clipped: 0, or 1 if none. */
+int orthros_repartition_added_range(u64 start, u64 end, u64 *a0, u64 *a1);
 /* What a takeover would hot-add here (the general area less its memmap), or 0. */
 u64 orthros_repartition_general_bytes(void);
 
