@@ -15,7 +15,8 @@
  * inside this OS a mutex serialises the writers.
  *
  * Every OS also publishes, in its kernel facts, how much of another OS's
- * registered memory it can take over (rescue_capacity): its MemAvailable less
+ * registered memory it can take over (rescue_capacity): half of its
+ * MemAvailable plus the general area it would hot-add, less
  * orthros_rescue_reserve= (default 32 MiB), refreshed every 10 s.  ADD refuses
  * a process that does not fit in what the backup published.
  */
