@@ -29,6 +29,7 @@
  */
 #define pr_fmt(fmt) "orthros-migrate: " fmt
 
+#include <linux/buffer_head.h>
 #include <linux/crc32.h>
 #include <linux/dcache.h>
 #include <linux/file.h>
@@ -209,14 +210,44 @@ static void copy_dead_page(struct file_job *j, unsigned long index, u64 entry)
 
 #define DIRTY_MARKS(m) ((m)[XA_MARK_0][0] | (m)[XA_MARK_1][0])
 
-/* Is the dead page (a folio's head) up to date? */
-static bool page_uptodate(struct dead *d, u64 page_va)
+/*
+ * Is a clean dead page's data below i_size valid?  Yes if it is up to date.
+ * Otherwise it may still hold written data: with blocks smaller than a page
+ * (the user-data disk has 1 KiB blocks), the last page of a file that was
+ * appended to is not PG_uptodate (its buffers past the end of the file were
+ * never read), and once written back it is clean too, while the journal
+ * transaction that allocated its blocks may not have committed (seen: the
+ * acknowledged head of such a page lost).  Such a page is copied when every
+ * buffer of it below i_size is up to date.  Its buffer ring is walked in the
+ * dead memory, capped, each buffer checked to belong to the page.
+ */
+static bool page_buffers_valid(struct file_job *j, unsigned long index, u64 page_va)
 {
+	loff_t pos = (loff_t)index << PAGE_SHIFT;
+	struct buffer_head bh;
 	struct page pg;
+	u64 first, bh_va;
+	int n;
 
-	if (orthros_dead_read(&d->dm, page_va, &pg, sizeof(pg)))
+	if (orthros_dead_read(&j->d->dm, page_va, &pg, sizeof(pg)))
 		return false;
-	return pg.flags & BIT(PG_uptodate);
+	if (pg.flags & BIT(PG_uptodate))
+		return true;
+	if (!(pg.flags & BIT(PG_private)) || !pg.private)
+		return false;
+	first = bh_va = pg.private;
+	for (n = 0; n < PAGE_SIZE / 512; n++) {
+		if (orthros_dead_read(&j->d->dm, bh_va, &bh, sizeof(bh)) ||
+		    (u64)bh.b_page != page_va || !bh.b_size || bh.b_size > PAGE_SIZE)
+			return false;
+		if (pos + ((u64)bh.b_data & ~PAGE_MASK) < j->size &&
+		    !(bh.b_state & BIT(BH_Uptodate)))
+			return false;
+		bh_va = (u64)bh.b_this_page;
+		if (bh_va == first)
+			return true;
+	}
+	return false;
 }
 
 static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int depth)
@@ -253,7 +284,7 @@ static void walk_node(struct file_job *j, u64 node_va, unsigned long base, int d
 			}
 			walk_node(j, (u64)xa_to_node(e), idx, depth + 1);
 		} else if (!xa_is_internal(e) && !xa_is_value(e) &&
-			   ((marks & BIT(i)) || page_uptodate(j->d, (u64)e))) {
+			   ((marks & BIT(i)) || page_buffers_valid(j, idx, (u64)e))) {
 			copy_dead_page(j, idx, (u64)e);
 		}
 	}
@@ -271,7 +302,7 @@ static void walk_pages(struct file_job *j, const struct xarray *xa)
 		walk_node(j, (u64)xa_to_node(head), 0, 0);
 	else if (!xa_is_internal(head) && !xa_is_value(head) &&
 		 ((xa->xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))) ||
-		  (j->all && page_uptodate(j->d, (u64)head))))
+		  (j->all && page_buffers_valid(j, 0, (u64)head))))
 		copy_dead_page(j, 0, (u64)head);
 }
 
