@@ -58,7 +58,11 @@ verify() {
 
 # fsck: stop the service, unmount, power off; fsck.ext3 -n on the image
 fsck_clean() {
-	vm exec backup 'killall httpd 2>/dev/null; umount /data && echo unmounted' | grep -q unmounted ||
+	# httpd takes a moment to exit after its signal (longer while the next backup
+	# boots beside): retry for up to 10 s, then name what still holds /data
+	vm exec backup --timeout 30 'killall httpd 2>/dev/null; i=0; until umount /data 2>/dev/null; do
+		i=$((i + 1)); [ $i -le 100 ] || { ls -l /proc/*/cwd /proc/*/fd 2>/dev/null | grep " /data"; exit 1; }
+		sleep 0.1; done; echo unmounted' | grep -q unmounted ||
 		fail "cannot unmount /data on the new active" || return 1
 	vm kill >/dev/null
 	fsck.ext3 -n -f "$TOP/build/vm/$VM/data.img" >"$TMPD/fsck.out" 2>&1 ||
