@@ -53,6 +53,29 @@ pair() {
 	wait_for 30 "the backup to watch its active" backup_alive
 }
 
+# The page-cache writer the failover tests share: ACK_PORT (default 10) carries
+# its reports to the backup, which logs them in /tmp/acks.
+ACK_PORT=${ACK_PORT:-10}
+acks_at_least() { # N: the backup's log has N reports
+	[ "$(vm exec backup 'wc -l < /tmp/acks' 2>/dev/null || echo 0)" -ge "$1" ]
+}
+
+
+# hold_cache: the active keeps written data in its page cache (no background
+# writeback, no journal commit) until it dies, so that only the migration saves it
+hold_cache() {
+	vm exec active 'sysctl -qw vm.dirty_background_ratio=95 vm.dirty_ratio=95 vm.dirty_expire_centisecs=360000 &&
+		mount -o remount,commit=3600 /data'
+}
+
+# run_writer: the writer on the active, its reports logged on the backup
+run_writer() {
+	vm exec backup "rm -f /tmp/acks /tmp/ready; orthros-writer log --port $ACK_PORT --out /tmp/acks --ready /tmp/ready >/dev/null 2>&1 &" || return 1
+	wait_for 20 "the backup's logger" vm exec backup 'test -e /tmp/ready' || return 1
+	vm exec active "orthros-writer write --dir /data/w --port $ACK_PORT --files 8 >/tmp/writer.out 2>&1 &" || return 1
+	wait_for 60 "400 acknowledged writes" acks_at_least 400
+}
+
 console_tails() {
 	local d=$TOP/build/vm/$VM f
 	for f in "$d"/console-*.log; do

@@ -11,7 +11,6 @@ CORES=/sys/module/orthros_cores/parameters
 
 teardown() { vm kill; }
 
-acks_at_least() { [ "$(vm exec backup 'wc -l < /tmp/acks' 2>/dev/null || echo 0)" -ge "$1" ]; }
 
 # The APIC IDs the profile gives a later OS: every one but the BSP's.
 later_apics() {

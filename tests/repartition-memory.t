@@ -13,26 +13,10 @@ teardown() {
 	rm -rf "$TMPD"
 }
 
-acks_at_least() { [ "$(vm exec backup 'wc -l < /tmp/acks' 2>/dev/null || echo 0)" -ge "$1" ]; }
 
 # meminfo ROLE: "MemTotal MemAvailable" in kB
 meminfo() {
 	vm exec "$1" 'cat /proc/meminfo' | awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print t, a }'
-}
-
-# hold_cache: the active keeps written data in its page cache until it dies, so
-# that the migration has all of it to carry (as tests/failover.t's during-syscall)
-hold_cache() {
-	vm exec active 'sysctl -qw vm.dirty_background_ratio=95 vm.dirty_ratio=95 vm.dirty_expire_centisecs=360000 &&
-		mount -o remount,commit=3600 /data'
-}
-
-# the writer on the active, its acknowledgements logged on the backup (as tests/failover.t)
-run_writer() {
-	vm exec backup "rm -f /tmp/acks /tmp/ready; orthros-writer log --port $ACK_PORT --out /tmp/acks --ready /tmp/ready >/dev/null 2>&1 &" || return 1
-	wait_for 20 "the backup's logger" vm exec backup 'test -e /tmp/ready' || return 1
-	vm exec active "orthros-writer write --dir /data/w --port $ACK_PORT --files 8 >/tmp/writer.out 2>&1 &" || return 1
-	wait_for 60 "400 acknowledged writes" acks_at_least 400
 }
 
 # crash the active in a system call and wait for the failover to finish
