@@ -216,6 +216,8 @@ capacity_between() {
 t_refuses_beyond_the_backups_memory() {
 	local n cap out
 	n=$(py 'len(s)' "$(registry active)") || return 1
+	# a backup started by the test before publishes its capacity a few seconds after boot
+	wait_for 60 "the backup to publish its capacity" capacity_between 100 100000 || return 1
 	cap=$(py 's["rescue_capacity"]' "$(vm exec active 'orthros-protect --list --json')") || return 1
 	echo "figure: the backup can take $((cap >> 20)) MiB (its free memory and the general area, less 32 MiB)"
 	vm start-backup --args "--replace --append orthros_rescue_reserve=$((cap - (200 << 20) + (32 << 20)))" || return 1
