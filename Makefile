@@ -21,7 +21,7 @@ CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 WORKLOADS := orthros-crash orthros-load orthros-writer
 # Self-checking workloads to protect: ordinary dynamically linked Debian programs
 # (glibc, pthreads), as criu will meet them; build-initramfs.sh ships their libraries.
-DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu
+DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu orthros-net
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 DYN_GUEST := $(addprefix $(B)/guest/,$(DYN_WORKLOADS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS)) $(DYN_GUEST)
@@ -54,9 +54,9 @@ $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(EXTRA_$*) $(TOOL_LIBS) -lpthread
 
-$(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h | deps
+$(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h workloads/wlstream.c workloads/wlstream.h | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c
+	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c workloads/wlstream.c
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 

@@ -24,6 +24,7 @@
 #define FIFO_DATA_MAGIC		0x59333054
 #define FS_MAGIC		0x51403912
 #define TIMENS_MAGIC		0x43114433
+#define TCP_STREAM_MAGIC	0x51465506	/* tcp-stream-%x.img (the socket's ino) */
 
 /* A growing protobuf message. */
 struct pb {

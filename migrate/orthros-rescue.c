@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <sys/ptrace.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
@@ -62,6 +64,7 @@
 #define FD_TYPE_REG		1		/* images/fdinfo.proto fd_types */
 #define FD_TYPE_PIPE		2
 #define FD_TYPE_FIFO		3
+#define FD_TYPE_INETSK		4
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -124,6 +127,9 @@ struct rfd {
 	const struct orthros_rx_fd *f;
 	const struct orthros_rx_pipebuf **buf;
 	uint32_t nr_buf;
+	const struct orthros_rx_sock *sk;	/* INET: the socket */
+	const struct orthros_rx_skdata **data;	/* its queued bytes */
+	uint32_t nr_data;
 };
 
 struct rproc {
@@ -144,8 +150,8 @@ static uint32_t nr_procs;
 
 /* What was written, for --json and the end-of-write line. */
 static struct {
-	uint32_t threads, vmas, fds, skipped_fds;
-	uint64_t pages, bytes;
+	uint32_t threads, vmas, fds, skipped_fds, sockets;
+	uint64_t pages, bytes, sk_bytes;
 } st;
 
 static void parse_records(const uint8_t *buf, size_t len)
@@ -213,6 +219,25 @@ static void parse_records(const uint8_t *buf, size_t len)
 			IN(f, PIPEBUF);
 			PUSH(f->buf, f->nr_buf, (const struct orthros_rx_pipebuf *)d);
 			break;
+		case ORTHROS_RX_SOCK:
+			NEED(struct orthros_rx_sock);
+			IN(f, SOCK);
+			if (f->sk || f->f->kind != ORTHROS_RXF_INET)
+				die("records: SOCK record for fd %u of kind %u at byte %zu",
+				    f->f->fd, f->f->kind, off);
+			f->sk = d;
+			break;
+		case ORTHROS_RX_SKDATA: {
+			const struct orthros_rx_skdata *sd = d;
+
+			NEED(struct orthros_rx_skdata);
+			IN(f, SKDATA);
+			if (!f->sk || sd->queue > 1 || !sd->len || sd->len > PAGE ||
+			    (sd->phys & (PAGE - 1)) + sd->len > PAGE)
+				die("records: SKDATA record does not check at byte %zu", off);
+			PUSH(f->data, f->nr_data, sd);
+			break;
+		}
 		case ORTHROS_RX_SIGQ:
 			NEED(struct orthros_rx_sigq);
 			IN(p, SIGQ);
@@ -228,9 +253,18 @@ static void parse_records(const uint8_t *buf, size_t len)
 	}
 	if (!nr_procs)
 		die("records: no process");
-	for (uint32_t i = 0; i < nr_procs; i++)
+	for (uint32_t i = 0; i < nr_procs; i++) {
 		if (!procs[i].nr_thr)
 			die("records: process %u has no thread", procs[i].p->pid);
+		for (uint32_t j = 0; j < procs[i].nr_fd; j++) {
+			const struct rfd *x = &procs[i].fd[j];
+
+			if (x->f->kind == ORTHROS_RXF_INET &&
+			    (!x->sk || x->sk->nr_data != x->nr_data))
+				die("records: socket fd %u of process %u: %u of %u SKDATA records",
+				    x->f->fd, procs[i].p->pid, x->nr_data, x->sk ? x->sk->nr_data : 0);
+		}
+	}
 }
 
 /* ------------------------------------------------------------- dead memory */
@@ -371,6 +405,114 @@ static void pipe_data(struct img *im, const struct rfd *f)
 
 static struct img pipes_img, fifo_img;
 
+/*
+ * An IPv4 socket: inet_sk_entry in files.img (file_entry field 4) and, for an
+ * established TCP connection, tcp-stream-INO.img: tcp_stream_entry, then the
+ * bytes received and not read, then the bytes not acknowledged, raw.
+ */
+static uint32_t inet_socket(int dir, const struct rfd *x, uint32_t flags)
+{
+	const struct orthros_rx_sock *k = x->sk;
+	struct pb e = { 0 }, o = { 0 };
+	uint32_t id = next_id++;
+
+	PUSH(fkeys, nr_fkeys, ((struct fkey){ .dead_file = x->f->file_id, .id = id }));
+	/* sk_opts_entry: 1 sndbuf, 2 rcvbuf, 3-6 timeouts (required), 7 reuseaddr,
+	 * 17 reuseport, 19 keepalive; criu sets SO_*BUFFORCE to half of these */
+	pb_varint(&o, 1, k->sndbuf);
+	pb_varint(&o, 2, k->rcvbuf);
+	for (unsigned int i = 3; i <= 6; i++)
+		pb_varint(&o, i, 0);
+	pb_varint(&o, 7, !!(k->flags & ORTHROS_RXS_REUSEADDR));
+	pb_varint(&o, 17, !!(k->flags & ORTHROS_RXS_REUSEPORT));
+	pb_varint(&o, 19, !!(k->flags & ORTHROS_RXS_KEEPALIVE));
+	/* inet_sk_entry: 1 id, 2 ino, 3 family, 4 type, 5 proto, 6 state, 7 src_port,
+	 * 8 dst_port, 9 flags, 10 backlog, 11 src_addr, 12 dst_addr (both always),
+	 * 13 fown, 14 opts, 19 shutdown */
+	pb_varint(&e, 1, id);
+	pb_varint(&e, 2, (uint32_t)k->ino);
+	pb_varint(&e, 3, k->family);
+	pb_varint(&e, 4, k->type);
+	pb_varint(&e, 5, k->protocol);
+	/* UDP: 1 connected, 7 (TCP_CLOSE) not, as criu's dump says */
+	pb_varint(&e, 6, k->protocol == IPPROTO_UDP ? (k->dst_port ? 1 : 7) : k->state);
+	pb_varint(&e, 7, k->src_port);
+	pb_varint(&e, 8, k->dst_port);
+	pb_varint(&e, 9, flags);
+	pb_varint(&e, 10, k->backlog);
+	pb_varint(&e, 11, k->src_addr);
+	pb_varint(&e, 12, k->dst_addr);
+	fown(&e, 13);
+	pb_msg(&e, 14, &o);
+	pb_free(&o);
+	if (k->shutdown)
+		pb_varint(&e, 19, k->shutdown & 3);
+	put_file(FD_TYPE_INETSK, id, 4, &e);
+
+	if (k->protocol == IPPROTO_TCP && k->dst_port) {
+		struct img ts;
+		struct pb t = { 0 };
+		char name[64];
+		uint8_t page[PAGE];
+		uint32_t in = 0, out = 0;
+
+		snprintf(name, sizeof(name), "tcp-stream-%x.img", (uint32_t)k->ino);
+		if (img_open(&ts, dir, name, TCP_STREAM_MAGIC))
+			exit(1);
+		/* tcp_stream_entry: 1 inq_len, 2 inq_seq, 3 outq_len, 4 outq_seq, 5 opt_mask,
+		 * 6 snd_wscale, 7 mss_clamp, 8 rcv_wscale, 9 timestamp, 10 cork,
+		 * 11 nodelay, 12 unsq_len, 13 snd_wl1, 14 snd_wnd, 15 max_window,
+		 * 16 rcv_wnd, 17 rcv_wup */
+		pb_varint(&t, 1, k->inq_len);
+		pb_varint(&t, 2, k->inq_seq);
+		pb_varint(&t, 3, k->outq_len);
+		pb_varint(&t, 4, k->outq_seq);
+		/*
+		 * A connection without window scaling (QEMU's user network has
+		 * none) still gets the WSCALE option, with both shifts 0: a
+		 * connect() in repair mode leaves the rcv_wscale it computed for
+		 * a SYN never sent, and without this the kernel would shift every
+		 * window it advertises by it, to a few bytes.
+		 */
+		pb_varint(&t, 5, k->opt_mask | TCPI_OPT_WSCALE);
+		pb_varint(&t, 6, k->opt_mask & TCPI_OPT_WSCALE ? k->snd_wscale : 0);
+		pb_varint(&t, 7, k->mss_clamp);
+		pb_varint(&t, 8, k->opt_mask & TCPI_OPT_WSCALE ? k->rcv_wscale : 0);
+		pb_varint(&t, 9, k->timestamp);
+		pb_varint(&t, 10, !!(k->flags & ORTHROS_RXS_CORK));
+		pb_varint(&t, 11, !!(k->flags & ORTHROS_RXS_NODELAY));
+		pb_varint(&t, 12, k->unsq_len);
+		pb_varint(&t, 13, k->snd_wl1);
+		pb_varint(&t, 14, k->snd_wnd);
+		pb_varint(&t, 15, k->max_window);
+		pb_varint(&t, 16, k->rcv_wnd);
+		pb_varint(&t, 17, k->rcv_wup);
+		if (img_put(&ts, &t))
+			exit(1);
+		/* the kernel gave the received queue first, then the send queue */
+		for (uint32_t i = 0; i < x->nr_data; i++) {
+			const struct orthros_rx_skdata *d = x->data[i];
+
+			if (d->queue == 0 && out)
+				die("socket %llu: received bytes after bytes to send",
+				    (unsigned long long)k->ino);
+			read_phys(page, d->phys, d->len);
+			if (img_write(&ts, page, d->len))
+				exit(1);
+			*(d->queue ? &out : &in) += d->len;
+		}
+		if (in != k->inq_len || out != k->outq_len)
+			die("socket %llu: %u+%u queued bytes, the sequence numbers say %u+%u",
+			    (unsigned long long)k->ino, in, out, k->inq_len, k->outq_len);
+		if (img_close(&ts))
+			exit(1);
+		st.sk_bytes += in + out;
+	}
+	st.sockets++;
+	return id;
+}
+
+
 static void write_fds(int dir, struct rproc *p)
 {
 	struct img fi;
@@ -421,6 +563,11 @@ static void write_fds(int dir, struct rproc *p)
 				put_file(FD_TYPE_FIFO, id, 17, &s);
 			}
 			pipe_data(&fifo_img, &p->fd[i]);
+			break;
+		case ORTHROS_RXF_INET:
+			type = FD_TYPE_INETSK;
+			if (!id)
+				id = inet_socket(dir, &p->fd[i], flags);
 			break;
 		default:
 			warn("pid %u fd %u (%.60s): kind %u not carried, left closed",
@@ -596,6 +743,87 @@ static bool pipe_write_done(const struct rproc *p, struct orthros_rx_regs *r, ui
 	return true;
 }
 
+/*
+ * write(2) or sendto(2) to a carried TCP socket: tcp_sendmsg() appends the
+ * buffer to the send queue piece by piece, moving write_seq as it goes, so a
+ * thread stopped inside it may have queued part or all of its buffer without
+ * returning; a restart would send those bytes twice.  The bytes this call
+ * queued are the longest prefix of its buffer that ends the send queue
+ * (found with the Knuth-Morris-Pratt failure function over the queue's last
+ * bytes).  The call returns that count, as a short write may: a match of
+ * the whole buffer, or of at least TCP_MATCH_MIN bytes (a shorter one may be
+ * the previous write's bytes matching by chance: then the call restarts).
+ */
+#define TCP_MATCH_MIN	16
+#define TCP_MATCH_MAX	(256 << 10)
+
+static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tid)
+{
+	const struct rfd *d = NULL;
+	uint64_t n = r->dx;
+	uint32_t *fail, q = 0, tail, skip, len = 0;
+	uint8_t *want, *got;
+
+	if ((r->orig_ax != 1 && r->orig_ax != 44) || !n || n > TCP_MATCH_MAX)
+		return false;
+	for (uint32_t i = 0; i < p->nr_fd; i++)
+		if (p->fd[i].f->fd == r->di && p->fd[i].f->kind == ORTHROS_RXF_INET &&
+		    p->fd[i].sk->protocol == IPPROTO_TCP && p->fd[i].sk->dst_port)
+			d = &p->fd[i];
+	if (!d || !d->sk->outq_len)
+		return false;
+	want = xrealloc(NULL, n);
+	if (!user_bytes(p, r->si, want, n)) {
+		free(want);
+		return false;
+	}
+	/* the last min(n, outq_len) bytes of the send queue (queue 1, in order) */
+	tail = d->sk->outq_len < n ? d->sk->outq_len : (uint32_t)n;
+	got = xrealloc(NULL, tail);
+	skip = d->sk->outq_len - tail;
+	for (uint32_t i = 0; i < d->nr_data; i++) {
+		const struct orthros_rx_skdata *x = d->data[i];
+		uint32_t from = 0, take;
+
+		if (x->queue != 1)
+			continue;
+		if (skip >= x->len) {
+			skip -= x->len;
+			continue;
+		}
+		from = skip;
+		skip = 0;
+		take = x->len - from;
+		read_phys(got + len, x->phys + from, take);
+		len += take;
+	}
+	fail = xrealloc(NULL, n * sizeof(*fail));
+	fail[0] = 0;
+	for (uint32_t i = 1, k = 0; i < n; i++) {
+		while (k && want[i] != want[k])
+			k = fail[k - 1];
+		if (want[i] == want[k])
+			k++;
+		fail[i] = k;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		while (q && (q == n || got[i] != want[q]))
+			q = fail[q - 1];
+		if (got[i] == want[q])
+			q++;
+	}
+	free(fail);
+	free(got);
+	free(want);
+	if (q != n && q < TCP_MATCH_MIN)
+		return false;
+	r->ax = q;
+	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) to a TCP socket had queued %u of its %llu bytes: returns that\n",
+		tid, r->orig_ax == 1 ? "write" : "sendto", (unsigned long long)r->di, q,
+		(unsigned long long)n);
+	return true;
+}
+
 static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tflags,
 			  uint32_t tid)
 {
@@ -604,7 +832,7 @@ static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint
 	if ((int64_t)r->orig_ax < 0)
 		return;
 	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL))) {
-		if (pipe_write_done(p, r, tid))
+		if (pipe_write_done(p, r, tid) || tcp_write_done(p, r, tid))
 			return;
 		undo_partial_append(p, r, tid);
 	}
@@ -1381,18 +1609,21 @@ static void summary(void)
 	uint32_t pids = nr_procs;
 
 	if (!json) {
-		printf("orthros-rescue: %u processes, %u threads, %u vmas, %u fds (%u left out), %llu pages (%llu bytes)\n",
+		printf("orthros-rescue: %u processes, %u threads, %u vmas, %u fds (%u left out), %llu pages (%llu bytes), %u sockets (%llu queued bytes)\n",
 		       pids, st.threads, st.vmas, st.fds, st.skipped_fds,
-		       (unsigned long long)st.pages, (unsigned long long)st.bytes);
+		       (unsigned long long)st.pages, (unsigned long long)st.bytes, st.sockets,
+		       (unsigned long long)st.sk_bytes);
 		return;
 	}
 	printf("{\"pids\": [");
 	for (uint32_t i = 0; i < nr_procs; i++)
 		printf("%s%u", i ? ", " : "", procs[i].p->pid);
 	printf("], \"threads\": %u, \"vmas\": %u, \"fds\": %u, \"fds_left_out\": %u, "
-	       "\"pages\": %llu, \"bytes\": %llu, \"extract_us\": %llu, \"write_us\": %llu}\n",
+	       "\"pages\": %llu, \"bytes\": %llu, \"sockets\": %u, \"socket_bytes\": %llu, "
+	       "\"extract_us\": %llu, \"write_us\": %llu}\n",
 	       st.threads, st.vmas, st.fds, st.skipped_fds, (unsigned long long)st.pages,
-	       (unsigned long long)st.bytes, (unsigned long long)extract_ns / 1000,
+	       (unsigned long long)st.bytes, st.sockets, (unsigned long long)st.sk_bytes,
+	       (unsigned long long)extract_ns / 1000,
 	       (unsigned long long)write_ns / 1000);
 }
 
@@ -1687,8 +1918,11 @@ static int cmd_restore(int argc, char **argv)
 		 * them, so the images in /run (RAM) and the restored memory
 		 * together need about the process's size, not twice it.
 		 */
+		/* --tcp-established: connections come back from tcp-stream-*.img
+		 * by TCP repair (no locking rules here: the kernel's network lock
+		 * holds inbound packets back until the failover script lifts it) */
 		execlp(criu, criu, "restore", "-D", dir, "--restore-detached", "--shell-job",
-		       "--manage-cgroups=ignore", "--auto-dedup", "--leave-stopped",
+		       "--manage-cgroups=ignore", "--auto-dedup", "--leave-stopped", "--tcp-established",
 		       "-o", "restore.log", "-v4", (char *)NULL);
 		fprintf(stderr, "orthros-rescue: %s: %s\n", criu, strerror(errno));
 		_exit(127);

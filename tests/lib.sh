@@ -76,6 +76,34 @@ run_writer() {
 	wait_for 60 "400 acknowledged writes" acks_at_least 400
 }
 
+# crash_and_fail_over CMD [JSON]: run CMD on the active to crash it, wait for the
+# backup's failover to finish, keep its status in JSON and print the timeline
+# and the outcome of each protected process as figures
+crash_and_fail_over() {
+	local pid rc json=${2:-$(mktemp)}
+	vm exec active --timeout 40 "$1" >/dev/null 2>&1 &
+	pid=$!
+	wait_for 120 "the failover to finish" failover_done
+	rc=$?
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep -i orthros | tail -30'; return 1; }
+	status_json backup >"$json" || return 1
+	python3 - "$json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["failover"]
+print("figure: timeline: " + ", ".join("%s %.1f+%.1f ms" % (p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in f["phases"]))
+for p in f["processes"]:
+    print("figure: process %d %s: %d procs, %d threads, %d bytes; extract %.1f ms, images %.1f ms, criu restore %.1f ms, running %.1f ms after the failure%s" % (
+        p["pid"], p["outcome"], p["procs"], p["threads"], p["bytes"], p["extract_us"] / 1e3, p["images_us"] / 1e3,
+        p["restore_us"] / 1e3, p["running_us"] / 1e3, (": " + p["why"]) if p["why"] else ""))
+if f.get("netlock", {}).get("dropped"):
+    print("figure: inbound packets held back by the network lock: %d" % f["netlock"]["dropped"])
+PY
+	rc=$?
+	[ -n "${2:-}" ] || rm -f "$json"
+	return $rc
+}
+
 console_tails() {
 	local d=$TOP/build/vm/$VM f
 	for f in "$d"/console-*.log; do

@@ -74,22 +74,7 @@ crash() { # HOW: crash the active while the workloads run
 	user) cmd="echo 'user $(pid_of orthros-fpu)' > /sys/kernel/orthros_inject" ;;
 	corrupt) cmd="echo 'corrupt-task $(pid_of orthros-threads)' > /sys/kernel/orthros_inject" ;;
 	esac
-	vm exec active --timeout 40 "$cmd" >/dev/null 2>&1 &
-	CRASH_PID=$!
-	wait_for 120 "the failover to finish" failover_done
-	local rc=$?
-	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
-	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep -i orthros | tail -30'; return 1; }
-	status_json backup >"$TMPD/st.json" || return 1
-	python3 - "$TMPD/st.json" <<'PY'
-import json, sys
-f = json.load(open(sys.argv[1]))["failover"]
-print("figure: timeline: " + ", ".join("%s %.1f+%.1f ms" % (p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in f["phases"]))
-for p in f["processes"]:
-    print("figure: process %d %s: %d procs, %d threads, %d bytes; extract %.1f ms, images %.1f ms, criu restore %.1f ms, running %.1f ms after the failure%s" % (
-        p["pid"], p["outcome"], p["procs"], p["threads"], p["bytes"], p["extract_us"] / 1e3, p["images_us"] / 1e3,
-        p["restore_us"] / 1e3, p["running_us"] / 1e3, (": " + p["why"]) if p["why"] else ""))
-PY
+	crash_and_fail_over "$cmd" "$TMPD/st.json"
 }
 
 outcomes() { # the processes' outcomes, "PID:outcome" sorted

@@ -20,15 +20,7 @@ meminfo() {
 }
 
 # crash the active in a system call and wait for the failover to finish
-crash_and_wait() {
-	local pid rc
-	vm exec active --timeout 40 'orthros-crash syscall' >/dev/null 2>&1 &
-	pid=$!
-	wait_for 120 "the failover to finish" failover_done
-	rc=$?
-	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
-}
+crash_and_wait() { crash_and_fail_over 'orthros-crash syscall'; }
 
 # verify: every acknowledged byte on the new active's disk; the host reaches the service
 verify() {

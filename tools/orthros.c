@@ -52,7 +52,7 @@ static void usage(FILE *f)
 		"       orthros shm corrupt magic|version|checksum|roles|os:N\n"
 		"       orthros failover register|migrate PATH\n"
 		"       orthros failover mark begin|end NAME | done | status | next-apic\n"
-		"       orthros failover memory\n"
+		"       orthros failover memory | netunlock\n"
 		"\n"
 		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
 		"devices as the running kernel sees them, which devices the machine\n"
@@ -67,7 +67,9 @@ static void usage(FILE *f)
 		"failover: register the file system mounted at PATH for takeover (the\n"
 		"active, at boot); during a takeover, migrate the dead OS's dirty page\n"
 		"cache into PATH, and mark the failover script's phases; memory: hot-add\n"
-		"the general area the dead OS had (once its memory is no longer read).\n"
+		"the general area the dead OS had (once its memory is no longer read);\n"
+		"netunlock: let packets in again (held back from the failure notice on,\n"
+		"so that no protected connection is answered before it is restored).\n"
 		"\n"
 		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
 }
@@ -492,6 +494,8 @@ static void print_failover_json(void)
 	}
 	printf("]");
 	print_repart_json(&fo.mem);
+	printf(",\"netlock\":{\"engaged\":%s,\"dropped\":%llu}", fo.netlock ? "true" : "false",
+	       (unsigned long long)fo.netlock_dropped);
 	printf(",\"error\":");
 	json_str(fo.error);
 	printf("}");
@@ -537,6 +541,11 @@ static void print_failover_text(void)
 		printf("%s%s\n", r->why[0] ? ": " : "", r->why);
 	}
 	print_repart_text(&fo.mem);
+	if (fo.netlock)
+		printf("  network: inbound packets held back until the processes are restored\n");
+	else if (fo.netlock_dropped)
+		printf("  network: %llu inbound packets were held back during the restore\n",
+		       (unsigned long long)fo.netlock_dropped);
 }
 
 /*
@@ -589,7 +598,8 @@ static int next_apic(void)
 	return 0;
 }
 
-/* orthros failover mark begin|end NAME | done | migrate PATH | register PATH | next-apic */
+/* orthros failover mark begin|end NAME | done | migrate PATH | register PATH | memory |
+ * netunlock | next-apic */
 static int failover_cmd(int argc, char **argv)
 {
 	struct orthros_failover_mark mk = { 0 };
@@ -617,6 +627,9 @@ static int failover_cmd(int argc, char **argv)
 		arg = &rq;
 	} else if (argc == 1 && !strcmp(argv[0], "memory")) {
 		cmd = ORTHROS_FAILOVER_MEMORY;
+		arg = NULL;
+	} else if (argc == 1 && !strcmp(argv[0], "netunlock")) {
+		cmd = ORTHROS_FAILOVER_NETUNLOCK;
 		arg = NULL;
 	} else if (argc == 1 && !strcmp(argv[0], "status")) {
 		print_failover_text();

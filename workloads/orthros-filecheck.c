@@ -72,18 +72,10 @@ static int rfd;				/* O_RDONLY on pwrite0, read sequentially */
 static uint64_t rpos, rnd = 0x1234567;
 static uint64_t max_size = 512 * 1024;
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 static uint64_t rand64(void)
 {
-	rnd = mix(rnd + 0x9e3779b97f4a7c15ULL);
+	rnd = wl_mix(rnd + 0x9e3779b97f4a7c15ULL);
 	return rnd;
 }
 
@@ -93,7 +85,7 @@ static void fill(unsigned char *buf, uint64_t key, uint64_t off, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		uint64_t o = off + i, w = mix(key << 32 ^ (o >> 3));
+		uint64_t o = off + i, w = wl_mix(key << 32 ^ (o >> 3));
 
 		for (unsigned int b = (unsigned int)(o & 7); b < 8 && i < len; b++, i++)
 			buf[i] = (unsigned char)(w >> (8 * b));

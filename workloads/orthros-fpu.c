@@ -120,14 +120,6 @@ static void run_sse(struct regs *s, uint64_t n)
 		: CLOBBERS);
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 /* n choose j, modulo 2^64 (exact: n <= 2^20, j <= 6) */
 static uint64_t choose(uint64_t n, int j)
@@ -237,16 +229,16 @@ int main(int argc, char **argv)
 		uint64_t xmm[8][2], n;
 		int fault = wl_fault_due();
 
-		rnd = mix(rnd + 1);
+		rnd = wl_mix(rnd + 1);
 		n = 10000 + rnd % 20001;
 		for (int i = 0; i < 3; i++)
-			x87[i] = (int64_t)(mix(rnd ^ (uint64_t)i) % 65536);
+			x87[i] = (int64_t)(wl_mix(rnd ^ (uint64_t)i) % 65536);
 		for (int i = 0; i < 8; i++)
 			for (int l = 0; l < 2; l++)
-				xmm[i][l] = mix(rnd * 31 + (uint64_t)(i * 2 + l));
+				xmm[i][l] = wl_mix(rnd * 31 + (uint64_t)(i * 2 + l));
 		for (int i = 0; i < 8; i++)
 			for (int l = 0; l < 4; l++)
-				fp[i][l] = (int64_t)(mix(rnd * 17 + (uint64_t)(i * 4 + l)) % 2048) - 1024;
+				fp[i][l] = (int64_t)(wl_mix(rnd * 17 + (uint64_t)(i * 4 + l)) % 2048) - 1024;
 		memset(&s, 0, sizeof(s));
 		memcpy(s.x87, x87, sizeof(x87));
 		memcpy(s.xmm, xmm, sizeof(xmm));

@@ -20,6 +20,7 @@
  * error. --self-test-fault: each sender flips a bit of one record.
  */
 #include "wlreport.h"
+#include "wlstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,133 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define REC 64
-#define OUTBUF (64 * REC)
-
-struct rec {
-	uint64_t seq;
-	uint32_t stream, magic;
-	uint64_t data[5];
-	uint64_t check;
-};
-
-_Static_assert(sizeof(struct rec) == REC, "record size");
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static void make_rec(struct rec *r, uint32_t stream, uint64_t seq)
-{
-	uint64_t c = 0;
-
-	r->seq = seq;
-	r->stream = stream;
-	r->magic = 0x4f525448;	/* "HTRO" */
-	for (int i = 0; i < 5; i++)
-		r->data[i] = mix((uint64_t)stream << 56 ^ (seq * 5 + (uint64_t)i));
-	for (int i = 0; i < 7; i++)
-		c = mix(c ^ ((uint64_t *)r)[i]);
-	r->check = c;
-}
-
-struct stream_out {
-	int fd;
-	uint32_t id;
-	uint64_t seq, sent;
-	unsigned char buf[OUTBUF];
-	size_t len, off;
-};
-
-struct stream_in {
-	int fd;
-	uint32_t id;
-	uint64_t seq, received;
-	unsigned char buf[REC];
-	size_t have;
-};
-
 static const char *names[] = { "parent->child pipe", "child->parent fifo", "child->parent pipe" };
-
-static int send_some(struct stream_out *o)
-{
-	for (;;) {
-		ssize_t w;
-
-		if (o->off == o->len) {
-			for (int i = 0; i < OUTBUF / REC; i++)
-				make_rec((struct rec *)(o->buf + i * REC), o->id, o->seq++);
-			o->len = OUTBUF;
-			o->off = 0;
-			if (wl_fault_due())
-				o->buf[5 * REC + 17] ^= 0x10;
-		}
-		w = write(o->fd, o->buf + o->off, o->len - o->off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			return 0;
-		if (w <= 0) {
-			wl_error("%s: write: %s", names[o->id], w < 0 ? strerror(errno) : "no progress");
-			return -1;
-		}
-		o->sent += (o->off % REC + (size_t)w) / REC;
-		o->off += (size_t)w;
-	}
-}
-
-static int receive_some(struct stream_in *in, size_t max)
-{
-	unsigned char buf[16384];
-	ssize_t r;
-
-	if (max > sizeof(buf))
-		max = sizeof(buf);
-	r = read(in->fd, buf, max);
-	if (r < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
-	if (r <= 0) {
-		wl_error("%s: read: %s", names[in->id], r < 0 ? strerror(errno) : "end of file (the peer is gone)");
-		return -1;
-	}
-	for (ssize_t i = 0; i < r;) {
-		size_t n = REC - in->have;
-
-		if (n > (size_t)(r - i))
-			n = (size_t)(r - i);
-		memcpy(in->buf + in->have, buf + i, n);
-		in->have += n;
-		i += (ssize_t)n;
-		if (in->have == REC) {
-			struct rec want, *got = (struct rec *)in->buf;
-
-			make_rec(&want, in->id, in->seq);
-			if (memcmp(got, &want, REC)) {
-				int b = 0;
-				struct rec again;
-
-				while (in->buf[b] == ((unsigned char *)&want)[b])
-					b++;
-				wl_error("%s: record %llu, byte %d is 0x%02x, not 0x%02x (record says seq %llu)",
-					 names[in->id], (unsigned long long)in->seq, b, in->buf[b],
-					 ((unsigned char *)&want)[b], (unsigned long long)got->seq);
-				/* a whole record with another number: follow it */
-				make_rec(&again, in->id, got->seq);
-				if (!memcmp(got, &again, REC))
-					in->seq = got->seq;
-			}
-			in->seq++;
-			in->received++;
-			in->have = 0;
-		}
-	}
-	return 0;
-}
 
 static void usage(FILE *f)
 {
@@ -170,7 +45,7 @@ static void usage(FILE *f)
 		   "%s", wl_usage());
 }
 
-static int run(struct stream_out *o, struct stream_in *in, size_t read_max, uint64_t pace_ns)
+static int run(struct wls_out *o, struct wls_in *in, size_t read_max, uint64_t pace_ns)
 {
 	uint64_t counted = 0;
 
@@ -185,9 +60,9 @@ static int run(struct stream_out *o, struct stream_in *in, size_t read_max, uint
 			wl_error("poll: %s", strerror(errno));
 			break;
 		}
-		if ((p[0].revents & (POLLOUT | POLLERR)) && send_some(o))
+		if ((p[0].revents & (POLLOUT | POLLERR)) && wls_send(o))
 			break;
-		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && receive_some(in, read_max))
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && wls_receive(in, read_max))
 			break;
 		ioctl(in->fd, FIONREAD, &unread);
 		snprintf(extra, sizeof(extra), "\"unread\":%d,\"sent\":%llu,\"received\":%llu", unread,
@@ -205,8 +80,8 @@ static int run(struct stream_out *o, struct stream_in *in, size_t read_max, uint
 
 int main(int argc, char **argv)
 {
-	static struct stream_out out;
-	static struct stream_in in;
+	static struct wls_out out;
+	static struct wls_in in;
 	const char *dir = NULL;
 	char fifo[4096] = "";
 	size_t read_max = 2048;
@@ -273,9 +148,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "orthros-pipes: child: %s: %s\n", fifo, strerror(errno));
 			return 1;
 		}
-		in = (struct stream_in){ .fd = down[0], .id = 0 };
+		in = (struct wls_in){ .fd = down[0], .id = 0, .name = names[0] };
 		out.fd = up[1];
 		out.id = dir ? 1 : 2;
+		out.name = names[out.id];
 		run(&out, &in, read_max, pace_ns);
 		return wl_finish();
 	}
@@ -291,7 +167,8 @@ int main(int argc, char **argv)
 	}
 	out.fd = down[1];
 	out.id = 0;
-	in = (struct stream_in){ .fd = up[0], .id = dir ? 1 : 2 };
+	out.name = names[0];
+	in = (struct wls_in){ .fd = up[0], .id = dir ? 1 : 2, .name = names[dir ? 1 : 2] };
 	run(&out, &in, read_max, pace_ns);
 	/* the child stops first, while our ends are still open */
 	kill(child, SIGTERM);

@@ -28,7 +28,7 @@ static int fault_done;
 static volatile sig_atomic_t stop_req;
 static uint64_t iters, errors, min_part;
 static int parts = 1, nthreads = 1;
-static char last_error[160], extra[100];
+static char last_error[160], extra[160];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread uint64_t last_now;
 
@@ -443,4 +443,13 @@ int wl_finish(void)
 		       (unsigned long long)final_iter);
 	fflush(stdout);
 	return e ? 1 : 0;
+}
+
+uint64_t wl_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
 }

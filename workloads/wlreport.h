@@ -61,7 +61,7 @@ void wl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void wl_iter(uint64_t n);
 void wl_parts(int parts, uint64_t min_part_iter);
 void wl_threads(int n);
-/* More members for the status line, e.g. "\"unread\":123" (at most 99 chars). */
+/* More members for the status line, e.g. "\"unread\":123" (at most 159 chars). */
 void wl_extra(const char *json_members);
 uint64_t wl_errors(void);
 
@@ -77,5 +77,7 @@ int wl_finish(void);
 int wl_fault_due(void);
 /* Sleep ns (restarted after EINTR, pause-tolerant). */
 void wl_sleep_ns(uint64_t ns);
+/* A 64-bit mixing function (splitmix64's finalizer): the workloads' data patterns. */
+uint64_t wl_mix(uint64_t x);
 
 #endif

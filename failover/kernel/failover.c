@@ -44,6 +44,7 @@
 #include "../heartbeat/orthros_heartbeat.h"
 #include "../migrate/orthros_migrate.h"
 #include "cores.h"
+#include "netlock.h"
 #include "orthros_repartition.h"
 
 #define MAX_TAKE 16
@@ -288,6 +289,9 @@ void orthros_failure_declared(const struct orthros_shm_failure *f)
 	fo.phases[0].start_us = 0;
 	fo.phases[0].duration_us = since_ref_us(f->detect_tsc);
 	fo.nr_phases = 1;
+	/* before the dead OS's NIC is ours: nothing answers a protected connection */
+	if (!orthros_netlock_engage())
+		fo.netlock = 1;
 	mutex_unlock(&fo_lock);
 	pr_emerg("taking over from OS %u\n", f->ordinal);
 	schedule_work(&takeover_work);
@@ -323,6 +327,10 @@ static long do_mark(const struct orthros_failover_mark __user *uarg)
 	}
 	if (m.end == 2) {
 		fo.state = ORTHROS_FO_DONE;
+		if (fo.netlock) {
+			fo.netlock_dropped = orthros_netlock_release();
+			fo.netlock = 0;
+		}
 		pr_emerg("failover done, %llu.%03llu ms after the failure\n",
 			 since_ref_us(orthros_tsc()) / 1000, since_ref_us(orthros_tsc()) % 1000);
 	} else if (m.end) {
@@ -434,6 +442,22 @@ static long do_register(const struct orthros_migrate_req __user *uarg)
 	return 0;
 }
 
+/* The protected processes are back: let the network in (netlock.c). */
+static long do_netunlock(void)
+{
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING) {
+		mutex_unlock(&fo_lock);
+		return -ESRCH;
+	}
+	if (fo.netlock) {
+		fo.netlock_dropped = orthros_netlock_release();
+		fo.netlock = 0;
+	}
+	mutex_unlock(&fo_lock);
+	return 0;
+}
+
 static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -453,6 +477,8 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return capable(CAP_SYS_ADMIN) ? do_register(uarg) : -EPERM;
 	case ORTHROS_FAILOVER_RESCUED:
 		return capable(CAP_SYS_ADMIN) ? do_rescued(uarg) : -EPERM;
+	case ORTHROS_FAILOVER_NETUNLOCK:
+		return capable(CAP_SYS_ADMIN) ? do_netunlock() : -EPERM;
 	case ORTHROS_FAILOVER_MEMORY:
 		return capable(CAP_SYS_ADMIN) ? do_memory() : -EPERM;
 	}

@@ -32,7 +32,8 @@
  * The buffer holds records, each a struct orthros_rx_hdr followed by len
  * bytes (len a multiple of 8).  Per process, in order: PROC, then one THREAD
  * per thread (the leader first), one VMA per mapping each followed by its
- * PAGES, one FD per open file (a pipe's FD followed by its PIPEBUF), SIGQ
+ * PAGES, one FD per open file (a pipe's FD followed by its PIPEBUF, an
+ * IPv4 socket's FD by its SOCK and that by the SKDATA of its queues), SIGQ
  * for queued signals; END closes the buffer.  Nothing here points into
  * the dead kernel: every address is a user virtual address of the process
  * or a physical address checked to be the dead OS's RAM.
@@ -54,6 +55,8 @@ enum orthros_rx_type {
 	ORTHROS_RX_PIPEBUF,
 	ORTHROS_RX_SIGQ,
 	ORTHROS_RX_END,
+	ORTHROS_RX_SOCK,
+	ORTHROS_RX_SKDATA,
 };
 
 struct orthros_rx_hdr {
@@ -189,6 +192,7 @@ enum orthros_rx_fd_kind {
 	ORTHROS_RXF_FIFO,		/* a named pipe */
 	ORTHROS_RXF_CHR,		/* a character device by path (/dev/null, /dev/zero) */
 	ORTHROS_RXF_OTHER,		/* something this version does not carry */
+	ORTHROS_RXF_INET,		/* an IPv4 TCP or UDP socket: a SOCK record follows */
 };
 
 struct orthros_rx_fd {
@@ -215,6 +219,49 @@ struct orthros_rx_pipebuf {
 	__u64 phys;
 	__u32 offset;
 	__u32 len;
+};
+
+/*
+ * An IPv4 socket (ORTHROS_RXF_INET): what criu's InetSkEntry, SkOptsEntry and,
+ * for an established TCP connection, TcpStreamEntry need.  Followed by
+ * nr_data SKDATA records: the bytes received and not read (queue 0, from
+ * inq_seq - inq_len on), then the bytes sent and not acknowledged and not
+ * yet sent (queue 1, from outq_seq - outq_len on), each within one page.
+ */
+struct orthros_rx_sock {
+	__u32 family, type, protocol;
+	__u32 state;			/* TCP_* (include/net/tcp_states.h) */
+	__u32 src_addr, dst_addr;	/* network order */
+	__u16 src_port, dst_port;	/* host order */
+	__u32 backlog;			/* listen(): sk_max_ack_backlog */
+	__u32 flags;			/* ORTHROS_RXS_* */
+	__u32 sndbuf, rcvbuf;
+	__u32 shutdown;			/* SEND_SHUTDOWN, RCV_SHUTDOWN bits */
+	/* established TCP: criu's tcp_stream_entry */
+	__u32 inq_seq, inq_len;		/* rcv_nxt, rcv_nxt - copied_seq */
+	__u32 outq_seq, outq_len;	/* write_seq, write_seq - snd_una */
+	__u32 unsq_len;			/* write_seq - snd_nxt */
+	__u32 opt_mask;			/* TCPI_OPT_TIMESTAMPS, _SACK, _WSCALE */
+	__u32 snd_wscale, rcv_wscale, mss_clamp;
+	__u32 timestamp;		/* what getsockopt(TCP_TIMESTAMP) would say now */
+	__u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	__u32 nr_data;			/* SKDATA records that follow */
+	__u32 pad;
+	__u64 ino;			/* the socket inode's number in the dead OS */
+};
+#define ORTHROS_RXS_REUSEADDR	0x1
+#define ORTHROS_RXS_REUSEPORT	0x2
+#define ORTHROS_RXS_KEEPALIVE	0x4
+#define ORTHROS_RXS_NODELAY	0x8
+#define ORTHROS_RXS_CORK	0x10
+#define ORTHROS_RXS_SNDBUF_LOCK	0x20
+#define ORTHROS_RXS_RCVBUF_LOCK	0x40
+
+/* Queued bytes of a socket: len bytes of the dead OS's RAM at phys. */
+struct orthros_rx_skdata {
+	__u64 phys;
+	__u32 len;
+	__u32 queue;			/* 0: received, not read; 1: to send */
 };
 
 /* A queued signal. */

@@ -320,6 +320,8 @@ static void rx_count_pages(const u8 *buf, u64 used)
 				orthros_hold_count(pg->page[i].phys);
 		} else if (h->type == ORTHROS_RX_PIPEBUF) {
 			orthros_hold_count(((const struct orthros_rx_pipebuf *)d)->phys);
+		} else if (h->type == ORTHROS_RX_SKDATA) {
+			orthros_hold_count(((const struct orthros_rx_skdata *)d)->phys);
 		}
 		off += sizeof(*h) + h->len;
 	}

@@ -7,6 +7,7 @@
  *   rescue_task.c     the task, its threads, registers, FPU, credentials
  *   rescue_mem.c      the mm: VMAs (maple tree) and resident pages
  *   rescue_files.c    open files, paths through the mounts, pipes
+ *   rescue_net.c      IPv4 TCP and UDP sockets, their queued bytes
  *   rescue_signals.c  handlers, masks, queued signals
  *
  * Every structure is a copy read from the dead kernel's memory with
@@ -58,6 +59,8 @@ int rx_mm(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc 
 int rx_files(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);
 int rx_fs(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);
 int rx_path(struct rx_ctx *c, u64 mnt_va, u64 dentry_va, char *out, size_t len);
+int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthros_rx_fd *r,
+	      bool *carried);
 int rx_signals(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);
 int rx_thread_signals(struct rx_ctx *c, u64 va, const struct task_struct *t,
 		      struct orthros_rx_thread *th);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Process rescue: the file table, the cwd, root and umask, paths through
- * the dead kernel's mounts, and the bytes queued in pipes (see rescue.h).
+ * the dead kernel's mounts, and the bytes queued in pipes (see rescue.h);
+ * sockets are rescue_net.c's.
  *
  * A path is built from the file's dentry up to its mount's root, then from
  * the mountpoint in the parent mount, and so on up to the root mount: the
@@ -173,6 +174,12 @@ static int one_fd(struct rx_ctx *c, u32 fd, u64 file_va, bool cloexec, struct fi
 		/* the records of the buffers follow; r stays valid in the buffer */
 		if (r->kind == ORTHROS_RXF_PIPE)
 			return 0;
+	} else if (S_ISSOCK(in->i_mode)) {
+		bool carried;
+
+		/* an IPv4 TCP/UDP socket becomes INET and its records follow */
+		r->kind = ORTHROS_RXF_OTHER;
+		return rx_socket(c, file_va, f, r, &carried);
 	} else {
 		r->kind = ORTHROS_RXF_OTHER;
 		snprintf(r->path, sizeof(r->path), "%s (mode %o, device %u:%u)",

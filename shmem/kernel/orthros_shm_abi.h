@@ -444,6 +444,9 @@ struct orthros_failover_status {
 	__u32 nr_rescued;
 	struct orthros_rescued rescued[ORTHROS_MAX_RESCUED];
 	struct orthros_repart_mem mem;	/* the general area hot-added here */
+	__u32 netlock;			/* 1 while inbound packets are held back */
+	__u32 pad2;
+	__u64 netlock_dropped;		/* packets the network lock dropped */
 };
 
 struct orthros_failover_mark {
@@ -465,6 +468,8 @@ struct orthros_migrate_req {
 #define ORTHROS_FAILOVER_RESCUED _IOW(0xb8, 10, struct orthros_rescued)
 /* Hot-add the general area (phase "memory"); the outcome: STATUS's mem. */
 #define ORTHROS_FAILOVER_MEMORY	_IO(0xb8, 20)
+/* Release the network lock (failover/kernel/netlock.c) once processes are back. */
+#define ORTHROS_FAILOVER_NETUNLOCK _IO(0xb8, 21)
 
 /*
  * /dev/orthros-protect: register processes for rescue (orthros-protect).

@@ -170,8 +170,12 @@ def one_failover(m, g, kind, port, rng, totals):
     lost = [p for p in procs if p.get("outcome") != "restored"]
     if lost:
         raise Loss(f"protected processes lost: {lost}")
-    m.wait(60, "the protected workloads to make progress",
-           lambda: wlstatus.check(s0, workload_status(m, bak))[0])
+    def progressing():
+        ok, lines = wlstatus.check(s0, workload_status(m, bak))
+        if not ok:  # kept: the timeout says which workload and why
+            raise ValueError("; ".join(l for l in lines if not l.startswith("ok")))
+        return True
+    m.wait(60, "the protected workloads to make progress", progressing)
     # the service, from the host
     m.wait(30, "the service to answer the host", lambda: service_ok(port))
     # redundancy: the next backup watches the new active

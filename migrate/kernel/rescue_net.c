@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process rescue: IPv4 TCP and UDP sockets (see rescue.h).
+ *
+ * What TCP repair (TCP_REPAIR, used by criu restore --tcp-established) needs
+ * to rebuild an established connection is read from the dead tcp_sock: the
+ * sequence numbers, the windows, the options agreed with the peer, the
+ * timestamp clock, and the bytes of its two queues.  The receive queue holds
+ * what the peer sent and this side acknowledged but the process has not read
+ * (copied_seq to rcv_nxt); the retransmit queue (an rbtree) and the write
+ * queue hold what the process wrote and the peer has not acknowledged
+ * (snd_una to write_seq).  Both must come out whole and in sequence, or the
+ * socket is not carried: a hole would be a silent loss.
+ *
+ * Not carried (the socket stays an OTHER fd, and docs/failover.md says why):
+ * connections in a listener's accept queue, a connection in any state but
+ * ESTABLISHED or LISTEN, datagrams queued on a UDP socket, IPv6, anything
+ * but TCP and UDP.
+ */
+#define pr_fmt(fmt) "orthros-rescue: " fmt
+
+#include <linux/net.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <net/inet_sock.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+#include <net/tcp_states.h>
+
+#include "rescue.h"
+
+#define RX_MAX_SKBS	16384		/* skbs of one queue */
+#define RX_MAX_DEPTH	64		/* of the retransmit rbtree */
+
+struct rx_q {
+	struct rx_ctx *c;
+	struct orthros_rx_sock *s;
+	u32 queue;
+	u32 cursor;			/* the next sequence number wanted */
+	u32 end;			/* where the bytes end */
+	u32 skbs;
+};
+
+/* len bytes at phys, as SKDATA records that each stay within one page. */
+static int put_bytes(struct rx_q *q, u64 phys, u32 len)
+{
+	while (len) {
+		u32 n = min_t(u32, len, PAGE_SIZE - offset_in_page(phys));
+		struct orthros_rx_skdata *d;
+
+		if (!orthros_dead_phys(&q->c->dm, phys, n))
+			return rx_fail(q->c, -EFAULT, "socket data at %#llx is not the dead OS's RAM",
+				       phys);
+		d = rx_put(q->c, ORTHROS_RX_SKDATA, sizeof(*d));
+		if (!d)
+			return -ENOSPC;
+		d->phys = phys;
+		d->len = n;
+		d->queue = q->queue;
+		q->s->nr_data++;
+		phys += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Bytes [skip, skip + want) of the payload of the dead skb (a copy at skb):
+ * the linear part, then the page fragments, then the skbs of its frag_list
+ * (one level: GRO makes no deeper ones).
+ */
+static int skb_bytes(struct rx_q *q, const struct sk_buff *skb, u32 skip, u32 want, bool nested)
+{
+	struct skb_shared_info *sh;
+	u32 head = skb->len - skb->data_len;
+	u64 phys;
+	int err = 0, i;
+
+	if (skb->data_len > skb->len)
+		return rx_fail(q->c, -EFAULT, "an skb does not check (len %u, data_len %u)",
+			       skb->len, skb->data_len);
+	if (skip < head) {
+		u32 n = min(head - skip, want);
+
+		err = orthros_dead_va_phys(&q->c->dm, (u64)skb->data + skip, n, &phys);
+		if (err)
+			return rx_fail(q->c, err, "an skb's data does not check");
+		err = put_bytes(q, phys, n);
+		if (err)
+			return err;
+		want -= n;
+		skip = 0;
+	} else {
+		skip -= head;
+	}
+	if (!want)
+		return 0;
+	sh = kmalloc(sizeof(*sh), GFP_KERNEL);
+	if (!sh)
+		return -ENOMEM;
+	err = rx_read(q->c, (u64)skb->head + skb->end, sh, sizeof(*sh), "an skb's shared info");
+	if (!err && sh->nr_frags > MAX_SKB_FRAGS)
+		err = rx_fail(q->c, -EFAULT, "an skb has %u fragments", sh->nr_frags);
+	for (i = 0; !err && want && i < sh->nr_frags; i++) {
+		const skb_frag_t *fr = &sh->frags[i];
+		u32 size = skb_frag_size(fr), n;
+
+		if (skip >= size) {
+			skip -= size;
+			continue;
+		}
+		if (netmem_is_net_iov(skb_frag_netmem(fr))) {
+			err = rx_fail(q->c, -EOPNOTSUPP, "an skb fragment is device memory");
+			break;
+		}
+		err = orthros_dead_page_phys(&q->c->dm, (u64)skb_frag_page(fr), &phys);
+		if (err) {
+			err = rx_fail(q->c, err, "an skb fragment's page does not check");
+			break;
+		}
+		n = min(size - skip, want);
+		err = put_bytes(q, phys + skb_frag_off(fr) + skip, n);
+		want -= n;
+		skip = 0;
+	}
+	if (!err && want && sh->frag_list) {
+		struct sk_buff *sub = kmalloc(sizeof(*sub), GFP_KERNEL);
+		u64 va = (u64)sh->frag_list;
+		int k;
+
+		if (!sub)
+			err = -ENOMEM;
+		for (k = 0; !err && want && va && !nested; k++) {
+			u32 n;
+
+			if (k >= MAX_SKB_FRAGS * 4)
+				err = rx_fail(q->c, -ELOOP, "an skb's frag_list is too long");
+			else
+				err = rx_read(q->c, va, sub, sizeof(*sub), "an skb of a frag_list");
+			if (err)
+				break;
+			if (skip >= sub->len) {
+				skip -= sub->len;
+			} else {
+				n = min(sub->len - skip, want);
+				err = skb_bytes(q, sub, skip, n, true);
+				want -= n;
+				skip = 0;
+			}
+			va = (u64)sub->next;
+		}
+		kfree(sub);
+	}
+	kfree(sh);
+	if (!err && want)
+		err = rx_fail(q->c, -EFAULT, "an skb holds fewer bytes than its length says");
+	return err;
+}
+
+/* One skb of a TCP queue: the bytes of it from the cursor on, in sequence. */
+static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
+{
+	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
+	u32 seq = cb->seq, skip, n;
+	int err;
+
+	if (++q->skbs > RX_MAX_SKBS)
+		return rx_fail(q->c, -E2BIG, "a socket queue has more than %u skbs", RX_MAX_SKBS);
+	if (after(seq, q->cursor))
+		return rx_fail(q->c, -EFAULT, "a TCP queue has a hole at %u (next skb at %u)",
+			       q->cursor, seq);
+	if (!after(seq + skb->len, q->cursor) || !before(q->cursor, q->end))
+		return 0;	/* all before the cursor (already read or acknowledged) */
+	skip = q->cursor - seq;
+	n = min(skb->len - skip, q->end - q->cursor);
+	err = skb_bytes(q, skb, skip, n, false);
+	if (!err)
+		q->cursor += n;
+	return err;
+}
+
+/* The skbs of a dead sk_buff_head at head_va, in order. */
+static int walk_list(struct rx_q *q, u64 head_va)
+{
+	struct sk_buff *skb = kmalloc(sizeof(*skb), GFP_KERNEL);
+	struct sk_buff_head h;
+	struct rx_brent b;
+	u64 va;
+	int err;
+
+	if (!skb)
+		return -ENOMEM;
+	err = rx_read(q->c, head_va, &h, sizeof(h), "a socket queue");
+	va = (u64)h.next;
+	rx_brent_init(&b, va);
+	while (!err && va != head_va) {
+		err = rx_read(q->c, va, skb, sizeof(*skb), "an skb");
+		if (!err)
+			err = tcp_skb(q, skb);
+		va = (u64)skb->next;
+		if (!err && rx_brent_loops(&b, va))
+			err = rx_fail(q->c, -ELOOP, "a socket queue loops");
+	}
+	kfree(skb);
+	return err;
+}
+
+/* The skbs of the dead retransmit rbtree, in order (an in-order walk with a stack). */
+static int walk_rtx(struct rx_q *q, u64 root_va)
+{
+	struct sk_buff *skb = kmalloc(sizeof(*skb), GFP_KERNEL);
+	u64 *stack = kmalloc_array(RX_MAX_DEPTH, sizeof(*stack), GFP_KERNEL);
+	u32 depth = 0, seen = 0;
+	u64 node;
+	int err = 0;
+
+	if (!skb || !stack) {
+		err = -ENOMEM;
+		goto out;
+	}
+	node = root_va;
+	while (!err && (node || depth)) {
+		while (node && !err) {
+			if (depth == RX_MAX_DEPTH || ++seen > RX_MAX_SKBS) {
+				err = rx_fail(q->c, -ELOOP, "the retransmit queue is too deep or too big");
+				break;
+			}
+			stack[depth++] = node;
+			err = rx_read(q->c, node - offsetof(struct sk_buff, rbnode), skb, sizeof(*skb),
+				      "an skb of the retransmit queue");
+			node = (u64)skb->rbnode.rb_left;
+		}
+		if (err || !depth)
+			break;
+		node = stack[--depth];
+		err = rx_read(q->c, node - offsetof(struct sk_buff, rbnode), skb, sizeof(*skb),
+			      "an skb of the retransmit queue");
+		if (!err)
+			err = tcp_skb(q, skb);
+		node = (u64)skb->rbnode.rb_right;
+	}
+out:
+	kfree(stack);
+	kfree(skb);
+	return err;
+}
+
+static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *tp,
+			   struct orthros_rx_sock *s)
+{
+	const struct sock *sk = (const struct sock *)tp;
+	struct rx_q q = { .c = c, .s = s };
+	u64 now;
+	int err;
+
+	if (tp->repair || tp->fastopen_rsk)
+		return rx_fail(c, -EOPNOTSUPP, "a TCP socket in repair or fast open");
+	s->inq_seq = tp->rcv_nxt;
+	s->inq_len = tp->rcv_nxt - tp->copied_seq;
+	s->outq_seq = tp->write_seq;
+	s->outq_len = tp->write_seq - tp->snd_una;
+	s->unsq_len = tp->write_seq - tp->snd_nxt;
+	if (s->inq_len > (u32)INT_MAX || s->outq_len > (u32)INT_MAX || s->unsq_len > s->outq_len)
+		return rx_fail(c, -EFAULT, "a TCP socket's sequence numbers do not check");
+	if (tp->rx_opt.tstamp_ok)
+		s->opt_mask |= TCPI_OPT_TIMESTAMPS;
+	if (tp->rx_opt.sack_ok)
+		s->opt_mask |= TCPI_OPT_SACK;
+	if (tp->rx_opt.wscale_ok)
+		s->opt_mask |= TCPI_OPT_WSCALE;
+	s->snd_wscale = tp->rx_opt.snd_wscale;
+	s->rcv_wscale = tp->rx_opt.rcv_wscale;
+	s->mss_clamp = tp->rx_opt.mss_clamp;
+	/* the dead kernel's tcp_clock_ts() now, as getsockopt(TCP_TIMESTAMP) */
+	now = tp->tcp_usec_ts ? div_u64(c->mono_ns, NSEC_PER_USEC) :
+				div_u64(c->mono_ns, NSEC_PER_MSEC);
+	s->timestamp = (u32)now + tp->tsoffset;
+	s->timestamp = tp->tcp_usec_ts ? s->timestamp | 1 : s->timestamp & ~1U;
+	s->snd_wl1 = tp->snd_wl1;
+	s->snd_wnd = tp->snd_wnd;
+	s->max_window = tp->max_window;
+	s->rcv_wnd = tp->rcv_wnd;
+	s->rcv_wup = tp->rcv_wup;
+
+	/* received, not read: copied_seq .. rcv_nxt from the receive queue */
+	q.queue = 0;
+	q.cursor = tp->copied_seq;
+	q.end = tp->rcv_nxt;
+	err = walk_list(&q, sk_va + offsetof(struct sock, sk_receive_queue));
+	if (!err && q.cursor != q.end)
+		err = rx_fail(c, -EFAULT, "the receive queue ends at %u, not at rcv_nxt %u",
+			      q.cursor, q.end);
+	if (err)
+		return err;
+	/* written, not acknowledged: snd_una .. write_seq, retransmit then write queue */
+	q.queue = 1;
+	q.cursor = tp->snd_una;
+	q.end = tp->write_seq;
+	q.skbs = 0;
+	err = walk_rtx(&q, (u64)sk->tcp_rtx_queue.rb_node);
+	if (!err)
+		err = walk_list(&q, sk_va + offsetof(struct sock, sk_write_queue));
+	if (!err && q.cursor != q.end)
+		err = rx_fail(c, -EFAULT, "the send queues end at %u, not at write_seq %u",
+			      q.cursor, q.end);
+	return err;
+}
+
+/*
+ * The socket behind the open file f (a copy) at file_va: fill the SOCK
+ * record, or return 0 with *carried false for a kind this version leaves.
+ */
+int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthros_rx_fd *r,
+	      bool *carried)
+{
+	struct socket sock;
+	struct sock *sk;
+	struct orthros_rx_sock *s;
+	u64 sk_va;
+	size_t size;
+	int err;
+
+	*carried = false;
+	err = rx_read(c, (u64)f->private_data, &sock, sizeof(sock), "a socket");
+	if (err)
+		return err;
+	if ((u64)sock.file != file_va)
+		return rx_fail(c, -EFAULT, "a socket does not point back to its file");
+	sk_va = (u64)sock.sk;
+	sk = kmalloc(sizeof(struct tcp_sock), GFP_KERNEL);
+	if (!sk)
+		return -ENOMEM;
+	err = rx_read(c, sk_va, sk, sizeof(struct sock), "a sock");
+	if (err)
+		goto out;
+	if ((u64)sk->sk_socket != (u64)f->private_data) {
+		err = rx_fail(c, -EFAULT, "a sock does not point back to its socket");
+		goto out;
+	}
+	snprintf(r->path, sizeof(r->path), "a socket (family %u, type %u, protocol %u, state %u)",
+		 sk->sk_family, sk->sk_type, sk->sk_protocol, sk->sk_state);
+	if (sk->sk_family != AF_INET ||
+	    !((sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP &&
+	       (sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_LISTEN)) ||
+	      (sk->sk_type == SOCK_DGRAM && sk->sk_protocol == IPPROTO_UDP)))
+		goto out;	/* not carried: r->path says what it was */
+	size = sk->sk_protocol == IPPROTO_TCP ? sizeof(struct tcp_sock) : sizeof(struct udp_sock);
+	err = rx_read(c, sk_va, sk, size, "an inet sock");
+	if (err)
+		goto out;
+	s = rx_put(c, ORTHROS_RX_SOCK, sizeof(*s));
+	if (!s) {
+		err = -ENOSPC;
+		goto out;
+	}
+	r->kind = ORTHROS_RXF_INET;
+	s->family = sk->sk_family;
+	s->type = sk->sk_type;
+	s->protocol = sk->sk_protocol;
+	s->state = sk->sk_state;
+	s->src_addr = sk->sk_rcv_saddr;
+	s->dst_addr = sk->sk_daddr;
+	s->src_port = sk->sk_num;
+	s->dst_port = ntohs(sk->sk_dport);
+	s->backlog = sk->sk_max_ack_backlog;
+	s->sndbuf = sk->sk_sndbuf;
+	s->rcvbuf = sk->sk_rcvbuf;
+	s->shutdown = sk->sk_shutdown;
+	s->ino = r->ino;
+	if (sk->sk_reuse)
+		s->flags |= ORTHROS_RXS_REUSEADDR;
+	if (sk->sk_reuseport)
+		s->flags |= ORTHROS_RXS_REUSEPORT;
+	if (test_bit(SOCK_KEEPOPEN, &sk->sk_flags))
+		s->flags |= ORTHROS_RXS_KEEPALIVE;
+	if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
+		s->flags |= ORTHROS_RXS_SNDBUF_LOCK;
+	if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
+		s->flags |= ORTHROS_RXS_RCVBUF_LOCK;
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+		if (tp->nonagle & TCP_NAGLE_OFF)
+			s->flags |= ORTHROS_RXS_NODELAY;
+		if (tp->nonagle & TCP_NAGLE_CORK)
+			s->flags |= ORTHROS_RXS_CORK;
+		if (sk->sk_state == TCP_ESTABLISHED)
+			err = tcp_established(c, sk_va, tp, s);
+	}
+	if (!err)
+		*carried = true;
+out:
+	kfree(sk);
+	return err;
+}
