@@ -39,8 +39,15 @@ peer() { # FIELD: from the host peer's status line
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$TMPD/peer.st" "$1"
 }
 
-guest() { # FIELD: from orthros-net's status line on OS ROLE ($2, default backup)
-	vm exec "${2:-backup}" "cat $WL/net.st" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"
+guest() { # FIELD[,FIELD...]: from one status line of orthros-net on OS ROLE ($2, default backup)
+	vm exec "${2:-backup}" "cat $WL/net.st" |
+		python3 -c 'import json,sys; s = json.loads(sys.stdin.read()); print(" ".join(str(s[k]) for k in sys.argv[1].split(",")))' "$1"
+}
+
+udp_figure() { # ROLE: the UDP counts, from one status line
+	local sent back
+	read -r sent back < <(guest udp_sent,udp_back "$1")
+	echo "udp datagrams sent $sent, back $back, lost $((sent - back))"
 }
 
 peer_got_more_than() { [ "$(peer received)" -gt "$1" ]; }
@@ -58,7 +65,7 @@ start() {
 	wait_for 30 "orthros-net to receive" guest_got_more_than 2000 active || return 1
 	NET_PID=$(guest pid active)
 	FC_PID=$(vm exec active "cat $WL/fc.st" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["pid"])')
-	echo "figure: before the crash: unread in the guest $(guest unread active) bytes, udp sent $(guest udp_sent active), back $(guest udp_back active)"
+	echo "figure: before the crash: unread in the guest $(guest unread active) bytes, $(udp_figure active)"
 }
 
 # net_state [ROLE]: what both sides say about the connection (after a failure)
@@ -94,7 +101,7 @@ carried() {
 	expect_eq "errors of orthros-net" "$(guest errors)" 0 || { vm exec backup "tail -5 $WL/net.log"; return 1; }
 	expect_eq "orthros-net's pid" "$(guest pid)" "$NET_PID" || return 1
 	expect_eq "errors of orthros-filecheck" "$(vm exec backup "cat $WL/fc.st" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["errors"])')" 0 || return 1
-	echo "figure: the host's longest wait for a byte: $(peer max_gap_ms) ms; udp datagrams sent $(guest udp_sent), back $(guest udp_back), lost $(( $(guest udp_sent) - $(guest udp_back) ))"
+	echo "figure: the host's longest wait for a byte: $(peer max_gap_ms) ms; $(udp_figure backup)"
 }
 
 t_tcp_udp_survive_crash_in_syscall() { carried syscall; }
