@@ -10,7 +10,6 @@
 
 TMPD=$(mktemp -d)
 WL=/data/p
-PEER_PID=
 
 teardown() {
 	stop_peer
@@ -18,25 +17,30 @@ teardown() {
 	rm -rf "$TMPD"
 }
 
+# Each test runs in a subshell: the peer's pid is kept in a file, so that the
+# next test (and teardown) stops the previous one; each peer has its own status
+# file (two peers writing one file made a later test read an earlier one's reset).
 stop_peer() {
-	[ -n "$PEER_PID" ] || return 0
-	kill "$PEER_PID" 2>/dev/null
-	wait "$PEER_PID" 2>/dev/null
-	PEER_PID=
+	local pid
+	pid=$(cat "$TMPD/peer.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	rm -f "$TMPD/peer.pid"
 }
 
 # start_peer: the host side on a free port of loopback
 start_peer() {
 	stop_peer
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	rm -f "$TMPD/peer.st"
-	python3 "$TOP/tests/lib/netpeer.py" --port "$PORT" --status "$TMPD/peer.st" 2>"$TMPD/peer.err" &
-	PEER_PID=$!
-	wait_for 10 "the host peer" test -s "$TMPD/peer.st"
+	PEER_ST=$TMPD/peer.$PORT.st
+	PEER_ERR=$TMPD/peer.$PORT.err
+	python3 "$TOP/tests/lib/netpeer.py" --port "$PORT" --status "$PEER_ST" 2>"$PEER_ERR" &
+	echo $! >"$TMPD/peer.pid"
+	wait_for 10 "the host peer" test -s "$PEER_ST"
 }
 
 peer() { # FIELD: from the host peer's status line
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$TMPD/peer.st" "$1"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$PEER_ST" "$1"
 }
 
 guest() { # FIELD[,FIELD...]: from one status line of orthros-net on OS ROLE ($2, default backup)
@@ -61,7 +65,7 @@ start() {
 		(setsid orthros-protect -- orthros-filecheck --dir $WL/fc --status $WL/fc.st </dev/null >$WL/fc.log 2>&1 &)" || return 1
 	wait_for 60 "orthros-net's status" vm exec active "cat $WL/net.st" || return 1
 	vm exec active sync || return 1
-	wait_for 60 "records both ways" sh -c "[ \$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"received\"])' '$TMPD/peer.st') -gt 2000 ]" || return 1
+	wait_for 60 "records both ways" peer_got_more_than 2000 || return 1
 	wait_for 30 "orthros-net to receive" guest_got_more_than 2000 active || return 1
 	NET_PID=$(guest pid active)
 	FC_PID=$(vm exec active "cat $WL/fc.st" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["pid"])')
@@ -70,8 +74,8 @@ start() {
 
 # net_state [ROLE]: what both sides say about the connection (after a failure)
 net_state() {
-	echo "host peer: $(cat "$TMPD/peer.st")"
-	head -3 "$TMPD/peer.err"
+	echo "host peer: $(cat "$PEER_ST")"
+	tail -5 "$PEER_ERR"
 	vm exec "${1:-backup}" --timeout 10 "tail -3 $WL/net.log; grep -A1 '^Tcp:' /proc/net/snmp; cat /proc/net/tcp; dmesg | grep -i 'orthros\|TCP' | tail -8"
 }
 
@@ -97,7 +101,7 @@ carried() {
 	expect_eq "connections the host accepted" "$(peer conns)" 1 || { net_state; return 1; }
 	expect_eq "resets the host saw" "$(peer resets)" 0 || { net_state; return 1; }
 	expect_eq "closes the host saw" "$(peer closed)" 0 || { net_state; return 1; }
-	expect_eq "errors of the host peer" "$(peer errors)" 0 || { cat "$TMPD/peer.err"; return 1; }
+	expect_eq "errors of the host peer" "$(peer errors)" 0 || { net_state; return 1; }
 	expect_eq "errors of orthros-net" "$(guest errors)" 0 || { vm exec backup "tail -5 $WL/net.log"; return 1; }
 	expect_eq "orthros-net's pid" "$(guest pid)" "$NET_PID" || return 1
 	expect_eq "errors of orthros-filecheck" "$(vm exec backup "cat $WL/fc.st" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["errors"])')" 0 || return 1

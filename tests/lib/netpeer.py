@@ -75,7 +75,7 @@ def main():
         print(f"netpeer: {msg}", file=sys.stderr, flush=True)
 
     def write_status():
-        tmp = a.status + ".tmp"
+        tmp = f"{a.status}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write(json.dumps(st) + "\n")
         os.replace(tmp, a.status)
@@ -98,7 +98,7 @@ def main():
         now = time.monotonic()
         budget = min(a.rate, budget + (now - tick) * a.rate)
         tick = now
-        for c in conns:  # the stream to the guest, paced
+        for c in list(conns):  # the stream to the guest, paced
             if not c.out and budget >= 4096:
                 c.out = b"".join(make(11, c.out_seq + i) for i in range(64))
                 c.out_seq += 64
@@ -112,6 +112,7 @@ def main():
                     pass
                 except OSError as e:
                     drop(c, conns, sel, st, error, e)
+                    continue
         for key, _ in sel.select(0.02):
             if key.data == "listen":
                 try:
@@ -137,6 +138,8 @@ def main():
                     error(f"udp: sendto: {e}")
             else:
                 c = key.data
+                if c not in conns:  # dropped while sending in this round
+                    continue
                 try:
                     d = c.sock.recv(65536)
                 except BlockingIOError:
