@@ -39,11 +39,10 @@ verify() {
 # fsck: stop the service, unmount, power off; fsck.ext3 -n on the image
 fsck_clean() {
 	# httpd takes a moment to exit after its signal (longer while the next backup
-	# boots beside): retry for up to 10 s, then name what still holds /data
-	vm exec backup --timeout 30 'killall httpd 2>/dev/null; i=0; until umount /data 2>/dev/null; do
-		i=$((i + 1)); [ $i -le 100 ] || { ls -l /proc/*/cwd /proc/*/fd 2>/dev/null | grep " /data"; exit 1; }
-		sleep 0.1; done; echo unmounted' | grep -q unmounted ||
-		fail "cannot unmount /data on the new active" || return 1
+	# boots beside): wait up to 10 s for the unmount, then name what still holds /data
+	vm exec backup 'killall httpd 2>/dev/null' >/dev/null
+	wait_for 10 "/data to unmount on the new active" vm exec backup 'umount /data' ||
+		{ vm exec backup 'ls -l /proc/*/cwd /proc/*/fd 2>/dev/null | grep " /data"'; return 1; }
 	vm kill >/dev/null
 	fsck.ext3 -n -f "$TOP/build/vm/$VM/data.img" >"$TMPD/fsck.out" 2>&1 ||
 		{ cat "$TMPD/fsck.out"; fail "fsck.ext3 -n found problems"; }

@@ -24,7 +24,7 @@ stop_peer() {
 	local pid
 	pid=$(cat "$TMPD/peer.pid" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	wait_for 10 "the host peer $pid to exit" sh -c "! kill -0 $pid" || return 1
 	rm -f "$TMPD/peer.pid"
 }
 

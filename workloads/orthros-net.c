@@ -52,6 +52,25 @@ static void usage(FILE *f)
 		   "%s", wl_usage());
 }
 
+static const char *peer_arg;
+static size_t read_max = 2048;
+static uint64_t pace_ns = 2000000, udp_every_ns = 20000000;
+
+static int own_option(const char *opt, const char *val)
+{
+	if (!strcmp(opt, "--peer"))
+		peer_arg = val;
+	else if (!strcmp(opt, "--read-max"))
+		read_max = (size_t)atol(val);
+	else if (!strcmp(opt, "--pace-us"))
+		pace_ns = (uint64_t)atol(val) * 1000;
+	else if (!strcmp(opt, "--udp-every-ms"))
+		udp_every_ns = (uint64_t)atol(val) * 1000000;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_peer(const char *s, struct sockaddr_in *a)
 {
 	char ip[64];
@@ -93,39 +112,13 @@ int main(int argc, char **argv)
 	static struct wls_out out = { .id = ST_OUT, .name = "tcp to the peer" };
 	static struct wls_in in = { .id = ST_IN, .name = "tcp from the peer" };
 	struct sockaddr_in peer;
-	const char *peer_arg = NULL;
-	size_t read_max = 2048;
-	uint64_t pace_ns = 2000000, udp_every_ns = 20000000, next_udp, counted = 0;
+	uint64_t next_udp, counted = 0;
 	uint64_t udp_sent = 0, udp_back = 0;
 	int t, u = -1, one = 1;
 
 	wl_init("orthros-net", "main");
-	for (int i = 1; i < argc; i++) {
-		int r = wl_option(argc, argv, &i);
-
-		if (r > 0)
-			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (r < 0 || i + 1 >= argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (!strcmp(argv[i], "--peer"))
-			peer_arg = argv[++i];
-		else if (!strcmp(argv[i], "--read-max"))
-			read_max = (size_t)atol(argv[++i]);
-		else if (!strcmp(argv[i], "--pace-us"))
-			pace_ns = (uint64_t)atol(argv[++i]) * 1000;
-		else if (!strcmp(argv[i], "--udp-every-ms"))
-			udp_every_ns = (uint64_t)atol(argv[++i]) * 1000000;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	if (wl_args(argc, argv, own_option, usage))
+		return 2;
 	if (!peer_arg || !read_max) {
 		usage(stderr);
 		return 2;

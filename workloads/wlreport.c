@@ -221,6 +221,27 @@ int wl_option(int argc, char **argv, int *i)
 	return 1;
 }
 
+int wl_args(int argc, char **argv, int (*own)(const char *opt, const char *val),
+	    void (*usage)(FILE *f))
+{
+	for (int i = 1; i < argc; i++) {
+		int r = wl_option(argc, argv, &i);
+
+		if (r > 0)
+			continue;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (r < 0 || i + 1 >= argc || own(argv[i], argv[i + 1])) {
+			usage(stderr);
+			return 2;
+		}
+		i++;
+	}
+	return 0;
+}
+
 void wl_child(const char *r)
 {
 	if (has_status) {

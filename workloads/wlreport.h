@@ -39,6 +39,7 @@
 #define WLREPORT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define WL_LINE 640
 
@@ -49,6 +50,13 @@ void wl_init(const char *prog, const char *role);
  * the value and return 1; 0 if it is not one of them; -1 if its value is missing.
  */
 int wl_option(int argc, char **argv, int *i);
+/*
+ * All of argv: the common options, --help/-h (usage to stdout, exit 0), and the
+ * program's own options, each with one value: own(option, value) returns 0 if
+ * it took them. Returns 0, or 2 (usage printed to stderr) on a usage error.
+ */
+int wl_args(int argc, char **argv, int (*own)(const char *opt, const char *val),
+	    void (*usage)(FILE *f));
 /* The usage lines of the common options. */
 const char *wl_usage(void);
 /* After fork(), in the child: a new role; status to FILE.ROLE; counts restart. */
