@@ -45,6 +45,23 @@ static void usage(FILE *f)
 		   "%s", wl_usage());
 }
 
+static const char *dir;
+static size_t read_max = 2048;
+static uint64_t pace_ns = 2000000;
+
+static int own_option(const char *opt, const char *val)
+{
+	if (!strcmp(opt, "--dir"))
+		dir = val;
+	else if (!strcmp(opt, "--read-max"))
+		read_max = (size_t)atol(val);
+	else if (!strcmp(opt, "--pace-us"))
+		pace_ns = (uint64_t)atol(val) * 1000;
+	else
+		return -1;
+	return 0;
+}
+
 static int run(struct wls_out *o, struct wls_in *in, size_t read_max, uint64_t pace_ns)
 {
 	uint64_t counted = 0;
@@ -82,38 +99,13 @@ int main(int argc, char **argv)
 {
 	static struct wls_out out;
 	static struct wls_in in;
-	const char *dir = NULL;
 	char fifo[4096] = "";
-	size_t read_max = 2048;
-	uint64_t pace_ns = 2000000;
 	int down[2], up[2] = { -1, -1 }, rc, status;
 	pid_t child;
 
 	wl_init("orthros-pipes", "parent");
-	for (int i = 1; i < argc; i++) {
-		int r = wl_option(argc, argv, &i);
-
-		if (r > 0)
-			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (r < 0 || i + 1 >= argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (!strcmp(argv[i], "--dir"))
-			dir = argv[++i];
-		else if (!strcmp(argv[i], "--read-max"))
-			read_max = (size_t)atol(argv[++i]);
-		else if (!strcmp(argv[i], "--pace-us"))
-			pace_ns = (uint64_t)atol(argv[++i]) * 1000;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	if (wl_args(argc, argv, own_option, usage))
+		return 2;
 	if (!read_max) {
 		usage(stderr);
 		return 2;
