@@ -271,6 +271,12 @@ static void parse_records(const uint8_t *buf, size_t len)
 
 static int mem_fd = -1;
 
+/* n bytes of dead memory at phys, or false (a page not readable any more) */
+static bool read_phys_try(void *to, uint64_t phys, size_t n)
+{
+	return pread(mem_fd, to, n, phys) == (ssize_t)n;
+}
+
 static void read_phys(void *to, uint64_t phys, size_t n)
 {
 	ssize_t r = pread(mem_fd, to, n, phys);
@@ -692,6 +698,18 @@ static bool user_bytes(const struct rproc *p, uint64_t vaddr, uint8_t *to, size_
 	return true;
 }
 
+/* The carried queue of the pipe with this inode: the fd its buffers came with */
+static const struct rfd *pipe_queue(uint64_t ino)
+{
+	for (uint32_t i = 0; ino && i < nr_procs; i++)
+		for (uint32_t j = 0; j < procs[i].nr_fd; j++)
+			if (procs[i].fd[j].f->ino == ino && procs[i].fd[j].nr_buf &&
+			    (procs[i].fd[j].f->kind == ORTHROS_RXF_PIPE ||
+			     procs[i].fd[j].f->kind == ORTHROS_RXF_FIFO))
+				return &procs[i].fd[j];
+	return NULL;
+}
+
 /*
  * write(2) of at most PIPE_BUF bytes to a pipe or FIFO: the dead kernel
  * puts such a write into the pipe whole or not at all (pipe_write() sets a
@@ -716,12 +734,7 @@ static bool pipe_write_done(const struct rproc *p, struct orthros_rx_regs *r, ui
 						 p->fd[i].f->kind == ORTHROS_RXF_FIFO))
 			ino = p->fd[i].f->ino;
 	/* the queue is carried with one of the pipe's fds, maybe another process's */
-	for (uint32_t i = 0; ino && i < nr_procs && !d; i++)
-		for (uint32_t j = 0; j < procs[i].nr_fd && !d; j++)
-			if (procs[i].fd[j].f->ino == ino && procs[i].fd[j].nr_buf &&
-			    (procs[i].fd[j].f->kind == ORTHROS_RXF_PIPE ||
-			     procs[i].fd[j].f->kind == ORTHROS_RXF_FIFO))
-				d = &procs[i].fd[j];
+	d = pipe_queue(ino);
 	if (!d || !user_bytes(p, r->si, want, n))
 		return false;
 	/* the last n queued bytes, from the last buffer backwards */
@@ -744,6 +757,35 @@ static bool pipe_write_done(const struct rproc *p, struct orthros_rx_regs *r, ui
 }
 
 /*
+ * The length of the longest prefix of want[0, n) that got[0, len) ends with
+ * (the Knuth-Morris-Pratt failure function over want, then a pass over got).
+ */
+static uint32_t prefix_ending(const uint8_t *want, uint32_t n, const uint8_t *got, uint32_t len)
+{
+	uint32_t *fail, q = 0;
+
+	if (!n)
+		return 0;
+	fail = xrealloc(NULL, n * sizeof(*fail));
+	fail[0] = 0;
+	for (uint32_t i = 1, k = 0; i < n; i++) {
+		while (k && want[i] != want[k])
+			k = fail[k - 1];
+		if (want[i] == want[k])
+			k++;
+		fail[i] = k;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		while (q && (q == n || got[i] != want[q]))
+			q = fail[q - 1];
+		if (got[i] == want[q])
+			q++;
+	}
+	free(fail);
+	return q;
+}
+
+/*
  * write(2) or sendto(2) to a carried TCP socket: tcp_sendmsg() appends the
  * buffer to the send queue piece by piece, moving write_seq as it goes, so a
  * thread stopped inside it may have queued part or all of its buffer without
@@ -761,7 +803,7 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 {
 	const struct rfd *d = NULL;
 	uint64_t n = r->dx;
-	uint32_t *fail, q = 0, tail, skip, len = 0;
+	uint32_t q, tail, skip, len = 0;
 	uint8_t *want, *got;
 
 	if ((r->orig_ax != 1 && r->orig_ax != 44) || !n || n > TCP_MATCH_MAX)
@@ -797,22 +839,7 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 		read_phys(got + len, x->phys + from, take);
 		len += take;
 	}
-	fail = xrealloc(NULL, n * sizeof(*fail));
-	fail[0] = 0;
-	for (uint32_t i = 1, k = 0; i < n; i++) {
-		while (k && want[i] != want[k])
-			k = fail[k - 1];
-		if (want[i] == want[k])
-			k++;
-		fail[i] = k;
-	}
-	for (uint32_t i = 0; i < len; i++) {
-		while (q && (q == n || got[i] != want[q]))
-			q = fail[q - 1];
-		if (got[i] == want[q])
-			q++;
-	}
-	free(fail);
+	q = prefix_ending(want, n, got, len);
 	free(got);
 	free(want);
 	if (q != n && q < TCP_MATCH_MIN)
@@ -824,15 +851,111 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 	return true;
 }
 
-static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tflags,
-			  uint32_t tid)
+/*
+ * read(2) or recvfrom(2) from a pipe, a FIFO or a carried socket, stopped
+ * after it had copied bytes to the user's buffer: those bytes are off the
+ * queue (pipe_read() moves the pipe's tail, tcp_recvmsg() copied_seq, and
+ * udp_recvmsg() had dequeued the datagram before copying), so a restart
+ * would lose them.  The dead kernel's extraction found how many the call
+ * had copied (io_done, from the call's iov_iter on its kernel stack); the
+ * call returns that many, as a short read may.
+ *
+ * A pipe is checked first: between copying a buffer's bytes and moving the
+ * tail there is a window in which they are copied and still queued.  The
+ * evidence, in order: the bytes read last (the read-out pages' starts and
+ * the first queued buffer's part before its offset) end with all io_done
+ * bytes: taken.  Else the queue starts with the buffer's last u bytes (u at
+ * least TCP_MATCH_MIN, or all): those are still queued, io_done - u taken.
+ * Else the bytes read last end with a prefix of at least TCP_MATCH_MIN:
+ * that many taken.  Else nothing is left to compare (the writer reused the
+ * read-out page at once, a freed page was reused): the kernel's count.  0
+ * taken restarts the call.
+ * For a TCP socket the window is one addition after the copy (*seq +=
+ * used): io_done is taken as it is.
+ */
+static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
+		      const struct orthros_rx_thread *t)
+{
+	const struct orthros_rx_fd *f = NULL;
+	const struct rfd *d;
+	uint32_t n = t->io_done, len = 0, c, u;
+	uint8_t *want, *got;
+
+	if (!(t->flags & ORTHROS_RXT_IO_KNOWN) || (r->orig_ax != 0 && r->orig_ax != 45) || !n ||
+	    n > r->dx || n > TCP_MATCH_MAX)
+		return false;
+	for (uint32_t i = 0; i < p->nr_fd; i++)
+		if (p->fd[i].f->fd == r->di)
+			f = p->fd[i].f;
+	if (!f)
+		return false;
+	if (f->kind == ORTHROS_RXF_INET) {
+		r->ax = n;
+		fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had copied %u bytes: returns that\n",
+			t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, n);
+		return true;
+	}
+	if (f->kind != ORTHROS_RXF_PIPE && f->kind != ORTHROS_RXF_FIFO)
+		return false;	/* a file: its position had not moved, the restart reads the same */
+	d = pipe_queue(f->ino);
+	want = xrealloc(NULL, n);
+	if (!d || !user_bytes(p, r->si, want, n)) {
+		free(want);
+		return false;
+	}
+	/* the bytes read last, oldest first: read-out pages, then the queue's head page */
+	got = xrealloc(NULL, ((size_t)d->nr_buf + 1) * 4096 + n);
+	for (uint32_t i = 0; i < d->nr_buf; i++) {
+		const struct orthros_rx_pipebuf *b = d->buf[i];
+		uint32_t end = b->offset <= 4096 ? b->offset : 0;
+
+		if (!read_phys_try(got + len, b->phys, end))
+			len = 0;	/* what came before is not joined to what follows */
+		else
+			len += end;
+		if (!(b->flags & ORTHROS_RXPB_READ))
+			break;	/* the first queued buffer: its start is the last read */
+	}
+	c = prefix_ending(want, n, got, len);
+	/* the queue's first bytes: copied but not yet taken off, if they are the buffer's end */
+	len = 0;
+	for (uint32_t i = 0; i < d->nr_buf && len < n; i++) {
+		const struct orthros_rx_pipebuf *b = d->buf[i];
+		uint32_t take = b->len < n - len ? b->len : n - len;
+
+		if (b->flags & ORTHROS_RXPB_READ || b->offset + b->len > 4096)
+			continue;
+		if (!read_phys_try(got + len, b->phys + b->offset, take))
+			break;
+		len += take;
+	}
+	u = prefix_ending(got, len, want, n);
+	free(got);
+	free(want);
+	if (c == n)
+		;		/* the bytes read last end with all it copied */
+	else if (u >= TCP_MATCH_MIN || u == n)
+		c = n - u;	/* its last u bytes are still queued */
+	else if (c < TCP_MATCH_MIN)
+		c = n;		/* no trace left: the bytes read last were overwritten */
+	if (!c)
+		return false;
+	r->ax = c;
+	fprintf(stderr, "orthros-rescue: tid %u: read(%llu) from a pipe had taken %u bytes (%u copied): returns that\n",
+		t->tid, (unsigned long long)r->di, c, n);
+	return true;
+}
+
+static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
+			  const struct orthros_rx_thread *t)
 {
 	int64_t ax = (int64_t)r->ax;
+	uint32_t tflags = t->flags, tid = t->tid;
 
 	if ((int64_t)r->orig_ax < 0)
 		return;
 	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL))) {
-		if (pipe_write_done(p, r, tid) || tcp_write_done(p, r, tid))
+		if (pipe_write_done(p, r, tid) || tcp_write_done(p, r, tid) || read_done(p, r, t))
 			return;
 		undo_partial_append(p, r, tid);
 	}
@@ -944,7 +1067,7 @@ static void thread_info(struct pb *m, const struct rproc *p, const struct orthro
 	struct orthros_rx_regs r = t->regs;
 	const uint64_t *w;
 
-	syscall_fixup(p, &r, t->flags, t->tid);
+	syscall_fixup(p, &r, t);
 	if (!(t->flags & ORTHROS_RXT_SAVED) && (t->flags & ORTHROS_RXT_ON_CPU))
 		warn("tid %u was on a core and its state was not saved: registers may be stale",
 		     t->tid);

@@ -146,7 +146,7 @@ t_replace_is_not_a_failure() {
 }
 
 t_restart_20_times() {
-	local i id old how mark n active_id
+	local i id old how mark n active_id t0 t1 t2 times=
 	# the active's workload: CPU, memory and disk, checking its own results
 	vm exec active 'rm -f /tmp/work.err /tmp/work.count; (i=0; while [ ! -e /tmp/work.stop ]; do
 		dd if=/dev/urandom of=/tmp/w.bin bs=64k count=16 2>/dev/null
@@ -169,12 +169,18 @@ t_restart_20_times() {
 		n=$((i / 2 + i % 2))	# deaths of this kind so far, this one included
 		wait_for 30 "the backup's console to show '$mark' ($n times)" \
 			sh -c "[ \$(grep -c '$mark' '$TOP/build/vm/$VM/console-backup_a.log') -ge $n ]" || return 1
+		t0=$(date +%s.%N)
 		vm exec active 'orthros-boot --start-only --replace' >/dev/null || fail "restart $i: orthros-boot failed" || return 1
+		t1=$(date +%s.%N)
 		wait_for 60 "the backup's shell after restart $i ($how)" \
-			sh -c "id=\$('$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'cat /proc/sys/kernel/random/boot_id') && [ \"\$id\" != '$old' ]" || return 1
+			sh -c "id=\$('$TOP/tests/vm' --name '$VM' exec backup --timeout 2 'cat /proc/sys/kernel/random/boot_id') && [ \"\$id\" != '$old' ]" ||
+			{ cpu_report; return 1; }
 		old=$(vm exec backup 'cat /proc/sys/kernel/random/boot_id') || return 1
-		echo "restart $i ($how): backup up again"
+		t2=$(date +%s.%N)
+		times="$times $(awk -v b="$t1" -v c="$t2" 'BEGIN { printf "%.1f", c - b }')"
+		echo "restart $i ($how): backup up again (orthros-boot $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s, then its shell in ${times##* } s)"
 	done
+	echo "figure: 20 restarts: from orthros-boot's return to the new backup's shell (s):$times"
 	vm exec active 'touch /tmp/work.stop; echo "workload rounds: $(cat /tmp/work.count)"' || return 1
 	expect_eq "the active's boot id (never reset)" "$(vm exec active 'cat /proc/sys/kernel/random/boot_id')" "$active_id" || return 1
 	[ -z "$(vm exec active 'cat /tmp/work.err 2>/dev/null')" ] || fail "the active's workload saw errors: $(vm exec active 'cat /tmp/work.err')"

@@ -37,6 +37,15 @@ wait_for() {
 	done
 }
 
+# cpu_report: where each core of the machine is (QEMU's registers: RIP, halted,
+# CR0/CR3) and the active's last kernel messages: for an OS that does not come up.
+cpu_report() {
+	echo "--- the machine's cores (QEMU) ---"
+	vm monitor 'info registers -a' | grep -E '^CPU#|^RIP|^CR0' | sed 's/ *EFER.*//'
+	echo "--- the active's last kernel messages ---"
+	vm exec active 'dmesg | tail -15'
+}
+
 # The machine's state as an OS sees it, and the waits the failover tests share.
 status_json() { vm exec "$1" 'orthros status --json'; }
 failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }

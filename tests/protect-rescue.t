@@ -138,6 +138,33 @@ t_without_rescue_loses_processes() {
 	echo "figure: without rescue: pids $PIDS gone after the failover"
 }
 
+# A read in progress: the active dies (the injector's "read" trap) while the
+# pipe pair's parent is inside a read() that has copied bytes into its buffer
+# and taken them off the pipe, but not returned.  The rescue finds how far the
+# call had got and makes it return that (a restart would lose the bytes: a gap
+# in the stream); every byte still arrives once, in order.
+t_read_in_progress_is_not_lost() {
+	pair || return 1
+	local st=$WL/rd.st pid
+	vm exec active "mkdir -p $WL && cd $WL &&
+		(setsid orthros-protect --tree -- orthros-pipes --read-max 65536 --pace-us 0 --status $st </dev/null >$WL/rd.log 2>&1 &)" || return 1
+	wait_for 60 "the pipe pair's status" vm exec active "cat $st $st.child" || return 1
+	vm exec active 'sync' || return 1
+	STATUS="$st $st.child"
+	vm exec active "cat $STATUS" >"$TMPD/s0" || return 1
+	wait_for 60 "the pipe pair to make progress" progress_since "$TMPD/s0" active 1 || return 1
+	pid=$(pid_of orthros-pipes)
+	crash_and_fail_over "echo 'read $pid' > /sys/kernel/orthros_inject" "$TMPD/st.json" || return 1
+	vm log backup | grep -E 'interrupted in (read|recvfrom)\(\)' | sed 's/^/figure: /'
+	grep -q '"outcome":"restored"' "$TMPD/st.json" || fail "the pipe pair was not restored" || return 1
+	vm log backup | grep -E "tid $pid: read\(.*from a pipe had taken" | sed 's/^/figure: /' | grep . ||
+		fail "the rescue did not find the read in progress" || return 1
+	vm exec backup "cat $STATUS" >"$TMPD/s2" || return 1
+	wait_for 60 "the pipe pair to work on for 3 s after failover, every byte checked" progress_since "$TMPD/s2" backup 3 ||
+		{ cat "$TMPD/s1"; vm exec backup "tail -n 5 $WL/rd.log"; return 1; }
+	python3 "$TOP/tests/lib/wlstatus.py" "@$TMPD/s2" "@$TMPD/s1" | sed 's/^/figure: /'
+}
+
 # A dead task whose memory map does not check: that process is skipped and
 # named, the others are restored, the new active lives on.
 t_corrupted_task_is_skipped() {

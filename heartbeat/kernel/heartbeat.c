@@ -233,12 +233,13 @@ out:
  * interrupts off, a livelock) saves the user state of the task it runs, as
  * panic()'s stop does, and halts with NMIs blocked, until INIT, for good.
  */
-static void park_if_asked(void)
+static void park_if_asked(struct pt_regs *regs)
 {
 	const struct orthros_shm_failure *f = orthros_shm_at(ORTHROS_SHM_FAILURE_OFF);
 
 	if (!hb.self || READ_ONCE(f->stop) != hb.self)
 		return;
+	orthros_cpu_interrupted(regs);
 	orthros_cpu_stopping();
 	atomic64_inc((atomic64_t *)&orthros_shm_beat(hb.self)->parked);
 	for (;;)
@@ -251,7 +252,7 @@ static int notice_nmi(unsigned int type, struct pt_regs *regs)
 	u32 peer = READ_ONCE(hb.peer);
 
 	if (orthros_shm)
-		park_if_asked();
+		park_if_asked(regs);
 	if (!orthros_shm || !peer || !READ_ONCE(orthros_shm_beat(peer)->notice))
 		return NMI_DONE;
 	if (READ_ONCE(hb.declared) || READ_ONCE(hb.pending_kind))

@@ -128,7 +128,7 @@ struct orthros_rx_thread {
 	struct orthros_rx_regs regs;
 	__u64 fs_base, gs_base;
 	__u16 ds, es, fs, gs;
-	__u32 pad0;
+	__u32 io_done;			/* IO_KNOWN: bytes a read() it was in had copied */
 	__u64 blocked;			/* blocked signals */
 	__u64 pending;			/* its own pending signals */
 	__u64 sas_sp, sas_size;
@@ -147,6 +147,7 @@ struct orthros_rx_thread {
 #define ORTHROS_RXT_ON_CPU	0x1	/* it was running on a core when the OS died */
 #define ORTHROS_RXT_SAVED	0x2	/* that core saved its user state on the way down */
 #define ORTHROS_RXT_IN_SYSCALL	0x4	/* stopped inside a system call (orig_ax >= 0) */
+#define ORTHROS_RXT_IO_KNOWN	0x8	/* a read() or recvfrom() it was in: io_done known */
 
 enum orthros_rx_vma_kind {
 	ORTHROS_RXV_ANON_PRIVATE = 1,
@@ -213,13 +214,24 @@ struct orthros_rx_fd {
 	char path[ORTHROS_RX_PATH];	/* REG, FIFO, CHR: where; OTHER: what it was */
 };
 
-/* One buffer of a pipe's queue, in order. */
+/*
+ * One buffer of a pipe's queue, in order: its bytes are [offset, offset +
+ * len) of the page at phys.  First come buffers already read out
+ * (ORTHROS_RXPB_READ, len 0, oldest first): [0, offset) of their pages, and
+ * of the first queued buffer's, may still be the bytes read last, in order
+ * (a pipe fills a page from its start).  Not trusted: only compared with a
+ * reader's buffer (a page freed or reused since is simply not equal); held
+ * like the queue's pages until the images are written.
+ */
 struct orthros_rx_pipebuf {
 	__u64 pipe_ino;
 	__u64 phys;
 	__u32 offset;
 	__u32 len;
+	__u32 flags;			/* ORTHROS_RXPB_* */
+	__u32 pad;
 };
+#define ORTHROS_RXPB_READ	0x1	/* read out already: not part of the queue */
 
 /*
  * An IPv4 socket (ORTHROS_RXF_INET): what criu's InetSkEntry, SkOptsEntry and,

@@ -96,11 +96,58 @@ int rx_fs(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc 
 	return err;
 }
 
-/* The queued buffers of a pipe, as PIPEBUF records. */
+#define RX_PIPE_HISTORY	16	/* buffers read out, at most, before the queue */
+
+/*
+ * The ring's slots before the queue: buffers read out, whose pages may still
+ * hold the bytes read last (pipe_buf_release() leaves the page pointer and
+ * the end offset).  Newest first into hist[]; a slot stops the walk when it
+ * does not check or its page is in use again (the queue's, or another's).
+ */
+static u32 pipe_history(struct rx_ctx *c, const struct pipe_inode_info *pi, u32 n,
+			u64 *hist_phys, u32 *hist_end)
+{
+	u32 i, j, k, free = pi->ring_size - n, got = 0;
+	u64 queued[RX_PIPE_HISTORY];
+	struct pipe_buffer b;
+
+	/* the pages of the first queued buffers, which a reused page would be */
+	for (i = 0; i < n && i < RX_PIPE_HISTORY; i++) {
+		queued[i] = 0;
+		if (!orthros_dead_read(&c->dm, (u64)pi->bufs +
+				       ((pi->tail + i) & (pi->ring_size - 1)) * sizeof(b),
+				       &b, sizeof(b)))
+			orthros_dead_page_phys(&c->dm, (u64)b.page, &queued[i]);
+	}
+	for (k = 1; k <= free && got < RX_PIPE_HISTORY; k++) {
+		u64 phys;
+
+		if (orthros_dead_read(&c->dm, (u64)pi->bufs +
+				      ((pi->tail - k) & (pi->ring_size - 1)) * sizeof(b), &b, sizeof(b)) ||
+		    !b.page || b.len || !b.offset || b.offset > PAGE_SIZE ||
+		    orthros_dead_page_phys(&c->dm, (u64)b.page, &phys))
+			break;
+		for (j = 0; j < i && queued[j] != phys; j++)
+			;
+		if (j < i)
+			break;
+		for (j = 0; j < got && hist_phys[j] != phys; j++)
+			;
+		if (j < got)
+			break;
+		hist_phys[got] = phys;
+		hist_end[got++] = b.offset;
+	}
+	return got;
+}
+
+/* The queued buffers of a pipe, as PIPEBUF records, after those read last. */
 static int pipe_bufs(struct rx_ctx *c, u64 pipe_va, struct orthros_rx_fd *r)
 {
+	u64 hist_phys[RX_PIPE_HISTORY];
+	u32 hist_end[RX_PIPE_HISTORY];
 	struct pipe_inode_info pi;
-	u32 i, n;
+	u32 i, n, h;
 	int err;
 
 	err = rx_read(c, pipe_va, &pi, sizeof(pi), "a pipe");
@@ -112,6 +159,18 @@ static int pipe_bufs(struct rx_ctx *c, u64 pipe_va, struct orthros_rx_fd *r)
 		return rx_fail(c, -EFAULT, "a pipe does not check (ring %u, %u buffers)",
 			       pi.ring_size, n);
 	r->pipe_size = pi.ring_size * PAGE_SIZE;
+	h = pipe_history(c, &pi, n, hist_phys, hist_end);
+	while (h--) {
+		struct orthros_rx_pipebuf *pb = rx_put(c, ORTHROS_RX_PIPEBUF, sizeof(*pb));
+
+		if (!pb)
+			return -ENOSPC;
+		pb->pipe_ino = r->ino;
+		pb->phys = hist_phys[h];
+		pb->offset = hist_end[h];
+		pb->flags = ORTHROS_RXPB_READ;
+		r->nr_bufs++;
+	}
 	for (i = 0; i < n; i++) {
 		struct orthros_rx_pipebuf *pb;
 		struct pipe_buffer b;

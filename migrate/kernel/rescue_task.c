@@ -21,12 +21,14 @@
 #include <linux/futex.h>
 #include <linux/nsproxy.h>
 #include <linux/time_namespace.h>
+#include <asm/unistd.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 #include <asm/ptrace.h>
 
 #include "../../arch/x86/kernel/fpu/internal.h"
 #include "../../arch/x86/kernel/fpu/xstate.h"
+#include "read_progress.h"
 #include "rescue.h"
 
 /* The number of a dead struct pid in the initial namespace (level 0). */
@@ -147,15 +149,64 @@ out:
 	return err;
 }
 
-/* Was this thread on a core, and did the core save its user state? */
-static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t)
+/*
+ * Was this thread on a core, and did the core save its user state?  *ksp:
+ * where its kernel stack was left (the core's note, or the last switch of
+ * a thread that was not running), 0 if not known.
+ */
+static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t, u64 *ksp)
 {
 	int i;
 
+	*ksp = 0;
 	for (i = 0; c->have_stopped && i < NR_CPUS; i++)
-		if (c->stopped[i].task == va)
+		if (c->stopped[i].task == va) {
+			*ksp = c->stopped[i].ksp;
 			return ORTHROS_RXT_ON_CPU | (c->stopped[i].saved ? ORTHROS_RXT_SAVED : 0);
-	return t->on_cpu && !c->dm.self ? ORTHROS_RXT_ON_CPU : 0;
+		}
+	if (t->on_cpu || c->dm.self)
+		return c->dm.self ? 0 : ORTHROS_RXT_ON_CPU;
+	*ksp = t->thread.sp;
+	return 0;
+}
+
+/*
+ * A read() or recvfrom() the thread was stopped in may have copied bytes to
+ * the user's buffer and taken them off a pipe's or a socket's queue without
+ * returning: restarted, the call would lose them.  Its progress is its
+ * iov_iter (ITER_UBUF on the user's buffer: iov_offset bytes done, count
+ * left), in a live frame of the kernel stack, between where the stack was
+ * left and the top: found by that shape, and used only if every copy found
+ * agrees.  User space checks it against the queue's bytes before it trusts
+ * it (see orthros-rescue's read_done()).
+ */
+static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 ksp,
+			     const struct pt_regs *regs, struct orthros_rx_thread *th)
+{
+	u64 base = (u64)t->stack, top = base + THREAD_SIZE - sizeof(struct pt_regs);
+	u64 done = 0;
+	u8 *stack;
+	int n;
+
+	if (regs->ax != (unsigned long)-ENOSYS || ksp < base || ksp >= top ||
+	    (regs->orig_ax != __NR_read && regs->orig_ax != __NR_recvfrom))
+		return;
+	ksp &= ~7ULL;
+	stack = kmalloc(THREAD_SIZE, GFP_KERNEL);
+	if (!stack)
+		return;
+	if (orthros_dead_read(&c->dm, ksp, stack, top - ksp))
+		goto out;
+	n = orthros_read_progress(stack, top - ksp, regs->si, regs->dx, &done);
+	if (n < 0)
+		pr_info("thread %d: two different read() progresses on its stack: ignored\n",
+			t->pid);
+	if (n > 0 && done <= U32_MAX) {
+		th->io_done = done;
+		th->flags |= ORTHROS_RXT_IO_KNOWN;
+	}
+out:
+	kfree(stack);
 }
 
 /* The FPU state in the standard (non-compacted) XSAVE layout. */
@@ -185,7 +236,7 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 		      struct orthros_rx_thread *th)
 {
 	struct pt_regs regs;
-	u64 top;
+	u64 top, ksp;
 	int err;
 
 	top = (u64)t->stack + THREAD_SIZE - sizeof(struct pt_regs);
@@ -198,13 +249,15 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 	BUILD_BUG_ON(sizeof(th->regs) != sizeof(regs));
 	memcpy(&th->regs, &regs, sizeof(regs));
 	th->tid = t->pid;
-	th->flags = on_cpu_flags(c, va, t);
+	th->flags = on_cpu_flags(c, va, t, &ksp);
 	if ((th->flags & ORTHROS_RXT_ON_CPU) && !(th->flags & ORTHROS_RXT_SAVED))
 		return rx_fail(c, -EAGAIN,
 			       "thread %d was running on a core that did not save its FPU state and fs/gs bases",
 			       t->pid);
-	if ((long)regs.orig_ax >= 0)
+	if ((long)regs.orig_ax >= 0) {
 		th->flags |= ORTHROS_RXT_IN_SYSCALL;
+		syscall_progress(c, t, ksp, &regs, th);
+	}
 	th->fs_base = t->thread.fsbase;
 	th->gs_base = t->thread.gsbase;
 	th->ds = t->thread.ds;

@@ -13,6 +13,9 @@
  *                write() system call (in the middle of a file write)
  *   user PID     panic when a timer interrupt finds process PID running
  *                its own user code
+ *   read PID     panic when a timer interrupt finds process PID inside a
+ *                read() or recvfrom() that has copied bytes to its buffer
+ *                and not returned (what the rescue must not lose)
  *   corrupt PATH damage the page cache of file PATH (its xarray head points
  *                outside this OS's memory), then panic: what the backup's
  *                page-cache migration must survive
@@ -22,7 +25,7 @@
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
- * The "write" and "user" traps give up after 20 s.
+ * The "write", "user" and "read" traps give up after 20 s.
  */
 #define pr_fmt(fmt) "orthros-inject: " fmt
 
@@ -50,11 +53,18 @@
 #include <asm/unistd.h>
 
 #include "../heartbeat/orthros_heartbeat.h"
+#include "../migrate/read_progress.h"
 
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20
 
-enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER };
+enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ };
+
+static const char *const trap_where[] = {
+	[TRAP_WRITE] = "in write()",
+	[TRAP_USER] = "in user code",
+	[TRAP_READ] = "in read() with bytes copied",
+};
 
 static DEFINE_PER_CPU(struct hrtimer, trap_timer);
 static int trap_kind;
@@ -69,6 +79,30 @@ static int hang_cpu(void *unused)
 	return 0;
 }
 
+/*
+ * The interrupted task is in read() or recvfrom() (no result yet) and the
+ * call's iov_iter, in the live part of its stack, says bytes were copied:
+ * panic there.
+ */
+static void read_copied(const struct pt_regs *regs)
+{
+	struct pt_regs *u = task_pt_regs(current);
+	unsigned long base = (unsigned long)task_stack_page(current);
+	u64 done = 0;
+
+	if ((u->orig_ax != __NR_read && u->orig_ax != __NR_recvfrom) ||
+	    u->ax != (unsigned long)-ENOSYS || regs->sp - base >= THREAD_SIZE ||
+	    (unsigned long)u <= regs->sp)
+		return;
+	if (orthros_read_progress((const u8 *)(regs->sp & ~7UL), (unsigned long)u - (regs->sp & ~7UL),
+				  u->si, u->dx, &done) > 0 && done) {
+		orthros_hb_note_fault();
+		panic("orthros-inject: pid %d (%s) interrupted in %s() with %llu of %lu bytes copied",
+		      current->pid, current->comm, u->orig_ax == __NR_read ? "read" : "recvfrom",
+		      done, u->dx);
+	}
+}
+
 static enum hrtimer_restart trap_tick(struct hrtimer *t)
 {
 	struct pt_regs *regs = get_irq_regs();
@@ -79,7 +113,7 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 	if (ktime_after(ktime_get(), trap_until)) {
 		if (cmpxchg(&trap_kind, kind, TRAP_NONE) == kind)
 			pr_warn("gave up: pid %d was not caught %s within %d s\n", trap_pid,
-				kind == TRAP_WRITE ? "in write()" : "in user code", TRAP_GIVE_UP_S);
+				trap_where[kind], TRAP_GIVE_UP_S);
 		return HRTIMER_NORESTART;
 	}
 	if (regs && current->tgid == READ_ONCE(trap_pid)) {
@@ -88,6 +122,8 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 			panic("orthros-inject: pid %d (%s) interrupted in user code at ip %lx",
 			      current->pid, current->comm, regs->ip);
 		}
+		if (kind == TRAP_READ && !user_mode(regs) && current->mm)
+			read_copied(regs);
 		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
 		    syscall_get_nr(current, task_pt_regs(current)) == __NR_write) {
 			orthros_hb_note_fault();
@@ -125,8 +161,7 @@ static int arm(int kind, const char *arg)
 	trap_until = ktime_add_ms(ktime_get(), TRAP_GIVE_UP_S * MSEC_PER_SEC);
 	WRITE_ONCE(trap_kind, kind);
 	on_each_cpu(arm_cpu, NULL, 1);
-	pr_info("armed: panic when pid %d is caught %s\n", pid,
-		kind == TRAP_WRITE ? "in write()" : "in user code");
+	pr_info("armed: panic when pid %d is caught %s\n", pid, trap_where[kind]);
 	return 0;
 }
 
@@ -193,6 +228,9 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		return err ? err : count;
 	} else if (!strcmp(cmd, "user")) {
 		err = arm(TRAP_USER, arg);
+		return err ? err : count;
+	} else if (!strcmp(cmd, "read")) {
+		err = arm(TRAP_READ, arg);
 		return err ? err : count;
 	} else {
 		return -EINVAL;
