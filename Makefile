@@ -78,7 +78,7 @@ run: images
 	@tests/vm --name run up && tests/vm --name run console active; tests/vm --name run down
 
 test: images
-	@tests/run $(T)
+	@tests/run "$$T"
 
 demo: images
 	@tests/demo

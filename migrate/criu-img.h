@@ -25,6 +25,7 @@
 #define FS_MAGIC		0x51403912
 #define TIMENS_MAGIC		0x43114433
 #define TCP_STREAM_MAGIC	0x51465506	/* tcp-stream-%x.img (the socket's ino) */
+#define SK_QUEUES_MAGIC		0x56264026	/* sk-queues.img: unix sockets' queued bytes */
 
 /* A growing protobuf message. */
 struct pb {

@@ -65,6 +65,7 @@
 #define FD_TYPE_PIPE		2
 #define FD_TYPE_FIFO		3
 #define FD_TYPE_INETSK		4
+#define FD_TYPE_UNIXSK		5
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -222,7 +223,7 @@ static void parse_records(const uint8_t *buf, size_t len)
 		case ORTHROS_RX_SOCK:
 			NEED(struct orthros_rx_sock);
 			IN(f, SOCK);
-			if (f->sk || f->f->kind != ORTHROS_RXF_INET)
+			if (f->sk || (f->f->kind != ORTHROS_RXF_INET && f->f->kind != ORTHROS_RXF_UNIX))
 				die("records: SOCK record for fd %u of kind %u at byte %zu",
 				    f->f->fd, f->f->kind, off);
 			f->sk = d;
@@ -259,7 +260,7 @@ static void parse_records(const uint8_t *buf, size_t len)
 		for (uint32_t j = 0; j < procs[i].nr_fd; j++) {
 			const struct rfd *x = &procs[i].fd[j];
 
-			if (x->f->kind == ORTHROS_RXF_INET &&
+			if ((x->f->kind == ORTHROS_RXF_INET || x->f->kind == ORTHROS_RXF_UNIX) &&
 			    (!x->sk || x->sk->nr_data != x->nr_data))
 				die("records: socket fd %u of process %u: %u of %u SKDATA records",
 				    x->f->fd, procs[i].p->pid, x->nr_data, x->sk ? x->sk->nr_data : 0);
@@ -409,7 +410,79 @@ static void pipe_data(struct img *im, const struct rfd *f)
 	free(data);
 }
 
-static struct img pipes_img, fifo_img;
+static struct img pipes_img, fifo_img, skq_img;
+
+/* sk_opts_entry: 1 sndbuf, 2 rcvbuf, 3-6 timeouts (required), 7 reuseaddr,
+ * 17 reuseport, 19 keepalive; criu sets SO_*BUFFORCE to half of these */
+static void sk_opts(struct pb *o, const struct orthros_rx_sock *k)
+{
+	pb_varint(o, 1, k->sndbuf);
+	pb_varint(o, 2, k->rcvbuf);
+	for (unsigned int i = 3; i <= 6; i++)
+		pb_varint(o, i, 0);
+	pb_varint(o, 7, !!(k->flags & ORTHROS_RXS_REUSEADDR));
+	pb_varint(o, 17, !!(k->flags & ORTHROS_RXS_REUSEPORT));
+	pb_varint(o, 19, !!(k->flags & ORTHROS_RXS_KEEPALIVE));
+}
+
+/*
+ * An AF_UNIX stream socket: unix_sk_entry in files.img (file_entry field 16),
+ * its peer named by inode (criu pairs the two ends of a socketpair by it: both
+ * must be in this image set), and the bytes queued to it and not read in
+ * sk-queues.img (sk_packet_entry, then the bytes; criu writes them again
+ * through the peer at restore), in pieces of at most 16 KiB.
+ */
+static uint32_t unix_socket(const struct rfd *x, uint32_t flags)
+{
+	const struct orthros_rx_sock *k = x->sk;
+	struct pb e = { 0 }, o = { 0 };
+	uint32_t id = next_id++, queued = 0, fill = 0;
+	uint8_t *piece = xrealloc(NULL, 16384 + PAGE);
+
+	PUSH(fkeys, nr_fkeys, ((struct fkey){ .dead_file = x->f->file_id, .id = id }));
+	sk_opts(&o, k);
+	/* unix_sk_entry: 1 id, 2 ino, 3 type, 4 state, 5 flags, 6 uflags, 7 backlog,
+	 * 8 peer (its inode), 9 fown, 10 opts, 11 name (all required), 12 shutdown */
+	pb_varint(&e, 1, id);
+	pb_varint(&e, 2, (uint32_t)k->ino);
+	pb_varint(&e, 3, k->type);
+	pb_varint(&e, 4, k->state);
+	pb_varint(&e, 5, flags);
+	pb_varint(&e, 6, 0);
+	pb_varint(&e, 7, k->backlog);
+	pb_varint(&e, 8, (uint32_t)k->peer_ino);
+	fown(&e, 9);
+	pb_msg(&e, 10, &o);
+	pb_free(&o);
+	pb_bytes(&e, 11, k->name, k->name_len < sizeof(k->name) ? k->name_len : sizeof(k->name));
+	if (k->shutdown)
+		pb_varint(&e, 12, k->shutdown & 3);
+	put_file(FD_TYPE_UNIXSK, id, 16, &e);
+	for (uint32_t i = 0; i <= x->nr_data; i++) {
+		if (i < x->nr_data) {
+			read_phys(piece + fill, x->data[i]->phys, x->data[i]->len);
+			fill += x->data[i]->len;
+		}
+		if (fill && (fill >= 16384 || i == x->nr_data)) {
+			struct pb q = { 0 };
+
+			/* sk_packet_entry: 1 id_for (the socket it is queued to), 2 length */
+			pb_varint(&q, 1, id);
+			pb_varint(&q, 2, fill);
+			if (img_put(&skq_img, &q) || img_write(&skq_img, piece, fill))
+				exit(1);
+			queued += fill;
+			fill = 0;
+		}
+	}
+	free(piece);
+	if (queued != k->inq_len)
+		die("unix socket %llu: %u queued bytes, its queue said %u",
+		    (unsigned long long)k->ino, queued, k->inq_len);
+	st.sk_bytes += queued;
+	st.sockets++;
+	return id;
+}
 
 /*
  * An IPv4 socket: inet_sk_entry in files.img (file_entry field 4) and, for an
@@ -423,15 +496,7 @@ static uint32_t inet_socket(int dir, const struct rfd *x, uint32_t flags)
 	uint32_t id = next_id++;
 
 	PUSH(fkeys, nr_fkeys, ((struct fkey){ .dead_file = x->f->file_id, .id = id }));
-	/* sk_opts_entry: 1 sndbuf, 2 rcvbuf, 3-6 timeouts (required), 7 reuseaddr,
-	 * 17 reuseport, 19 keepalive; criu sets SO_*BUFFORCE to half of these */
-	pb_varint(&o, 1, k->sndbuf);
-	pb_varint(&o, 2, k->rcvbuf);
-	for (unsigned int i = 3; i <= 6; i++)
-		pb_varint(&o, i, 0);
-	pb_varint(&o, 7, !!(k->flags & ORTHROS_RXS_REUSEADDR));
-	pb_varint(&o, 17, !!(k->flags & ORTHROS_RXS_REUSEPORT));
-	pb_varint(&o, 19, !!(k->flags & ORTHROS_RXS_KEEPALIVE));
+	sk_opts(&o, k);
 	/* inet_sk_entry: 1 id, 2 ino, 3 family, 4 type, 5 proto, 6 state, 7 src_port,
 	 * 8 dst_port, 9 flags, 10 backlog, 11 src_addr, 12 dst_addr (both always),
 	 * 13 fown, 14 opts, 19 shutdown */
@@ -574,6 +639,11 @@ static void write_fds(int dir, struct rproc *p)
 			type = FD_TYPE_INETSK;
 			if (!id)
 				id = inet_socket(dir, &p->fd[i], flags);
+			break;
+		case ORTHROS_RXF_UNIX:
+			type = FD_TYPE_UNIXSK;
+			if (!id)
+				id = unix_socket(&p->fd[i], flags);
 			break;
 		default:
 			warn("pid %u fd %u (%.60s): kind %u not carried, left closed",
@@ -786,7 +856,9 @@ static uint32_t prefix_ending(const uint8_t *want, uint32_t n, const uint8_t *go
 }
 
 /*
- * write(2) or sendto(2) to a carried TCP socket: tcp_sendmsg() appends the
+ * write(2) or sendto(2) to a carried TCP socket (or a unix stream socket,
+ * whose send queue is its peer's receive queue: unix_stream_sendmsg() queues
+ * its buffer there skb by skb): tcp_sendmsg() appends the
  * buffer to the send queue piece by piece, moving write_seq as it goes, so a
  * thread stopped inside it may have queued part or all of its buffer without
  * returning; a restart would send those bytes twice.  The bytes this call
@@ -803,31 +875,48 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 {
 	const struct rfd *d = NULL;
 	uint64_t n = r->dx;
-	uint32_t q, tail, skip, len = 0;
+	uint32_t q, tail, skip, len = 0, queue = 1, qlen;
 	uint8_t *want, *got;
+	bool unix_sk = false;
 
 	if ((r->orig_ax != 1 && r->orig_ax != 44) || !n || n > TCP_MATCH_MAX)
 		return false;
-	for (uint32_t i = 0; i < p->nr_fd; i++)
-		if (p->fd[i].f->fd == r->di && p->fd[i].f->kind == ORTHROS_RXF_INET &&
-		    p->fd[i].sk->protocol == IPPROTO_TCP && p->fd[i].sk->dst_port)
-			d = &p->fd[i];
-	if (!d || !d->sk->outq_len)
+	for (uint32_t i = 0; i < p->nr_fd; i++) {
+		const struct rfd *x = &p->fd[i];
+
+		if (x->f->fd != r->di)
+			continue;
+		if (x->f->kind == ORTHROS_RXF_INET && x->sk->protocol == IPPROTO_TCP &&
+		    x->sk->dst_port)
+			d = x;
+		else if (x->f->kind == ORTHROS_RXF_UNIX && x->sk->peer_ino)
+			unix_sk = true;
+		/* a unix socket's send queue is its peer's receive queue (queue 0) */
+		for (uint32_t j = 0; unix_sk && !d && j < nr_procs; j++)
+			for (uint32_t k = 0; k < procs[j].nr_fd && !d; k++)
+				if (procs[j].fd[k].f->kind == ORTHROS_RXF_UNIX &&
+				    procs[j].fd[k].sk->ino == x->sk->peer_ino)
+					d = &procs[j].fd[k];
+	}
+	if (unix_sk)
+		queue = 0;
+	qlen = !d ? 0 : unix_sk ? d->sk->inq_len : d->sk->outq_len;
+	if (!qlen)
 		return false;
 	want = xrealloc(NULL, n);
 	if (!user_bytes(p, r->si, want, n)) {
 		free(want);
 		return false;
 	}
-	/* the last min(n, outq_len) bytes of the send queue (queue 1, in order) */
-	tail = d->sk->outq_len < n ? d->sk->outq_len : (uint32_t)n;
+	/* the last min(n, qlen) bytes of the send queue (in order) */
+	tail = qlen < n ? qlen : (uint32_t)n;
 	got = xrealloc(NULL, tail);
-	skip = d->sk->outq_len - tail;
+	skip = qlen - tail;
 	for (uint32_t i = 0; i < d->nr_data; i++) {
 		const struct orthros_rx_skdata *x = d->data[i];
 		uint32_t from = 0, take;
 
-		if (x->queue != 1)
+		if (x->queue != queue)
 			continue;
 		if (skip >= x->len) {
 			skip -= x->len;
@@ -845,9 +934,9 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 	if (q != n && q < TCP_MATCH_MIN)
 		return false;
 	r->ax = q;
-	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) to a TCP socket had queued %u of its %llu bytes: returns that\n",
-		tid, r->orig_ax == 1 ? "write" : "sendto", (unsigned long long)r->di, q,
-		(unsigned long long)n);
+	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) to a %s socket had queued %u of its %llu bytes: returns that\n",
+		tid, r->orig_ax == 1 ? "write" : "sendto", (unsigned long long)r->di,
+		unix_sk ? "unix" : "TCP", q, (unsigned long long)n);
 	return true;
 }
 
@@ -889,7 +978,7 @@ static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 			f = p->fd[i].f;
 	if (!f)
 		return false;
-	if (f->kind == ORTHROS_RXF_INET) {
+	if (f->kind == ORTHROS_RXF_INET || f->kind == ORTHROS_RXF_UNIX) {
 		r->ax = n;
 		fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had copied %u bytes: returns that\n",
 			t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, n);
@@ -1634,7 +1723,8 @@ static void write_images(int dir)
 	if (img_open(&files_img, dir, "files.img", FILES_MAGIC) ||
 	    img_open(&pstree, dir, "pstree.img", PSTREE_MAGIC) ||
 	    img_open(&pipes_img, dir, "pipes-data.img", PIPES_DATA_MAGIC) ||
-	    img_open(&fifo_img, dir, "fifo-data.img", FIFO_DATA_MAGIC))
+	    img_open(&fifo_img, dir, "fifo-data.img", FIFO_DATA_MAGIC) ||
+	    img_open(&skq_img, dir, "sk-queues.img", SK_QUEUES_MAGIC))
 		exit(1);
 
 	for (uint32_t i = 0; i < nr_procs; i++) {
@@ -1696,7 +1786,7 @@ static void write_images(int dir)
 	}
 
 	if (img_close(&files_img) || img_close(&pstree) || img_close(&pipes_img) ||
-	    img_close(&fifo_img))
+	    img_close(&fifo_img) || img_close(&skq_img))
 		exit(1);
 }
 

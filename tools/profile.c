@@ -472,11 +472,16 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		 * no hardware of the 1st OS: no ACPI interpreter
 		 * (its _PIC and link methods change platform state), no IO-APIC,
 		 * no HPET, no 16550 UART (probing resets the 1st OS's console).
-		 * The loader adds the timer calibration.
+		 * The loader adds the timer calibration.  No clocksource
+		 * watchdog on the TSC: without HPET and ACPI PM timer the only
+		 * watchdog is jiffies, which falls behind when the core's timer
+		 * ticks are late (TCG under load), and the TSC, the machine's
+		 * shared clock, was marked unstable: the OS then kept time in
+		 * ticks and ran slow (a boot took a minute instead of 5 s).
 		 */
 		orth_console_of(p, ordinal, con, sizeof(con));
 		off = (size_t)snprintf(buf, len,
-				       "console=%s orthros=backup,%u maxcpus=1 acpi=off noapic nohpet 8250.nr_uarts=0 no_ipi_broadcast=1",
+				       "console=%s orthros=backup,%u maxcpus=1 acpi=off noapic nohpet tsc=nowatchdog 8250.nr_uarts=0 no_ipi_broadcast=1",
 				       con, ordinal);
 		off += apics_param(p, buf + off, off < len ? len - off : 0);
 		off += shm_param(p, buf + off, off < len ? len - off : 0);

@@ -3,10 +3,11 @@
  * orthros-pipes: a parent and its child (fork) exchanging continuous,
  * sequence-numbered, checksummed streams, each receiver checking every byte.
  *
- *   orthros-pipes [--dir D] [--read-max B] [--pace-us U] [common options]
+ *   orthros-pipes [--dir D | --up unix] [--read-max B] [--pace-us U] [common options]
  *
  * parent -> child over a pipe; child -> parent over a FIFO made in D (mkfifo
- * D/orthros-pipes.PID.fifo), or over a second pipe without --dir. A stream is
+ * D/orthros-pipes.PID.fifo), over a unix stream socket pair with --up unix,
+ * or over a second pipe (--up pipe, the default). A stream is
  * 64-byte records (sequence number, stream id, 40 bytes derived from both, a
  * checksum); the receiver computes each record it expects and compares all 64
  * bytes. Senders write as much as the pipe takes (non-blocking); receivers
@@ -23,6 +24,7 @@
 #include "wlstream.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,22 +32,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *names[] = { "parent->child pipe", "child->parent fifo", "child->parent pipe" };
+static const char *names[] = { "parent->child pipe", "child->parent fifo", "child->parent pipe",
+				"child->parent unix socket" };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: orthros-pipes [--dir D] [--read-max B] [--pace-us U] [common options]\n"
+	fprintf(f, "usage: orthros-pipes [--dir D | --up unix] [--read-max B] [--pace-us U] [common options]\n"
 		   "  --dir D                make the child->parent FIFO in D (else a pipe)\n"
+		   "  --up unix|pipe         child->parent over a unix stream socket pair, or a pipe\n"
 		   "  --read-max B           bytes read per round (default 2048)\n"
 		   "  --pace-us U            sleep between rounds (default 2000)\n"
 		   "%s", wl_usage());
 }
 
 static const char *dir;
+static bool unix_sk;
 static size_t read_max = 2048;
 static uint64_t pace_ns = 2000000;
 
@@ -53,6 +59,8 @@ static int own_option(const char *opt, const char *val)
 {
 	if (!strcmp(opt, "--dir"))
 		dir = val;
+	else if (!strcmp(opt, "--up") && (!strcmp(val, "unix") || !strcmp(val, "pipe")))
+		unix_sk = !strcmp(val, "unix");
 	else if (!strcmp(opt, "--read-max"))
 		read_max = (size_t)atol(val);
 	else if (!strcmp(opt, "--pace-us"))
@@ -110,7 +118,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (pipe(down) || (!dir && pipe(up))) {
+	if (dir && unix_sk) {
+		usage(stderr);
+		return 2;
+	}
+	if (pipe(down) || (!dir && !unix_sk && pipe(up)) ||
+	    (unix_sk && socketpair(AF_UNIX, SOCK_STREAM, 0, up))) {
 		perror("orthros-pipes: pipe");
 		return 1;
 	}
@@ -142,7 +155,7 @@ int main(int argc, char **argv)
 		}
 		in = (struct wls_in){ .fd = down[0], .id = 0, .name = names[0] };
 		out.fd = up[1];
-		out.id = dir ? 1 : 2;
+		out.id = dir ? 1 : unix_sk ? 3 : 2;
 		out.name = names[out.id];
 		run(&out, &in, read_max, pace_ns);
 		return wl_finish();
@@ -160,7 +173,8 @@ int main(int argc, char **argv)
 	out.fd = down[1];
 	out.id = 0;
 	out.name = names[0];
-	in = (struct wls_in){ .fd = up[0], .id = dir ? 1 : 2, .name = names[dir ? 1 : 2] };
+	in = (struct wls_in){ .fd = up[0], .id = dir ? 1 : unix_sk ? 3 : 2,
+			      .name = names[dir ? 1 : unix_sk ? 3 : 2] };
 	run(&out, &in, read_max, pace_ns);
 	/* the child stops first, while our ends are still open */
 	kill(child, SIGTERM);

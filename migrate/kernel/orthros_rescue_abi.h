@@ -194,6 +194,7 @@ enum orthros_rx_fd_kind {
 	ORTHROS_RXF_CHR,		/* a character device by path (/dev/null, /dev/zero) */
 	ORTHROS_RXF_OTHER,		/* something this version does not carry */
 	ORTHROS_RXF_INET,		/* an IPv4 TCP or UDP socket: a SOCK record follows */
+	ORTHROS_RXF_UNIX,		/* an AF_UNIX stream socket: a SOCK record follows */
 };
 
 struct orthros_rx_fd {
@@ -234,7 +235,8 @@ struct orthros_rx_pipebuf {
 #define ORTHROS_RXPB_READ	0x1	/* read out already: not part of the queue */
 
 /*
- * An IPv4 socket (ORTHROS_RXF_INET): what criu's InetSkEntry, SkOptsEntry and,
+ * An IPv4 socket (ORTHROS_RXF_INET) or an AF_UNIX stream socket
+ * (ORTHROS_RXF_UNIX: queue 0 only): what criu's InetSkEntry (UnixSkEntry), SkOptsEntry and,
  * for an established TCP connection, TcpStreamEntry need.  Followed by
  * nr_data SKDATA records: the bytes received and not read (queue 0, from
  * inq_seq - inq_len on), then the bytes sent and not acknowledged and not
@@ -260,6 +262,11 @@ struct orthros_rx_sock {
 	__u32 nr_data;			/* SKDATA records that follow */
 	__u32 pad;
 	__u64 ino;			/* the socket inode's number in the dead OS */
+	/* AF_UNIX: the connected peer's socket inode (0: none) and the bound name */
+	__u64 peer_ino;
+	__u32 name_len;			/* bytes of name (sun_path; abstract: a leading 0) */
+	__u32 pad2;
+	__u8 name[108];
 };
 #define ORTHROS_RXS_REUSEADDR	0x1
 #define ORTHROS_RXS_REUSEPORT	0x2

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Process rescue: IPv4 TCP and UDP sockets (see rescue.h).
+ * Process rescue: IPv4 TCP and UDP sockets, AF_UNIX stream sockets (see
+ * rescue.h).
  *
  * What TCP repair (TCP_REPAIR, used by criu restore --tcp-established) needs
  * to rebuild an established connection is read from the dead tcp_sock: the
@@ -15,7 +16,9 @@
  * Not carried (the socket stays an OTHER fd, and docs/failover.md says why):
  * connections in a listener's accept queue, a connection in any state but
  * ESTABLISHED or LISTEN, datagrams queued on a UDP socket, IPv6, anything
- * but TCP and UDP.
+ * but TCP and UDP; AF_UNIX datagram and seqpacket sockets.  An AF_UNIX
+ * stream socket with file descriptors in flight (SCM_RIGHTS) or out-of-band
+ * data fails its process's rescue (the fds would be lost silently).
  */
 #define pr_fmt(fmt) "orthros-rescue: " fmt
 
@@ -24,6 +27,7 @@
 #include <linux/slab.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <net/af_unix.h>
 #include <net/inet_sock.h>
 #include <net/sock.h>
 #include <net/tcp.h>
@@ -181,8 +185,9 @@ static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 	return err;
 }
 
-/* The skbs of a dead sk_buff_head at head_va, in order. */
-static int walk_list(struct rx_q *q, u64 head_va)
+/* The skbs of a dead sk_buff_head at head_va, in order, each given to one(). */
+static int walk_list(struct rx_q *q, u64 head_va,
+		     int (*one)(struct rx_q *q, const struct sk_buff *skb))
 {
 	struct sk_buff *skb = kmalloc(sizeof(*skb), GFP_KERNEL);
 	struct sk_buff_head h;
@@ -198,7 +203,7 @@ static int walk_list(struct rx_q *q, u64 head_va)
 	while (!err && va != head_va) {
 		err = rx_read(q->c, va, skb, sizeof(*skb), "an skb");
 		if (!err)
-			err = tcp_skb(q, skb);
+			err = one(q, skb);
 		va = (u64)skb->next;
 		if (!err && rx_brent_loops(&b, va))
 			err = rx_fail(q->c, -ELOOP, "a socket queue loops");
@@ -288,7 +293,7 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 	q.queue = 0;
 	q.cursor = tp->copied_seq;
 	q.end = tp->rcv_nxt;
-	err = walk_list(&q, sk_va + offsetof(struct sock, sk_receive_queue));
+	err = walk_list(&q, sk_va + offsetof(struct sock, sk_receive_queue), tcp_skb);
 	if (!err && q.cursor != q.end)
 		err = rx_fail(c, -EFAULT, "the receive queue ends at %u, not at rcv_nxt %u",
 			      q.cursor, q.end);
@@ -301,10 +306,92 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 	q.skbs = 0;
 	err = walk_rtx(&q, (u64)sk->tcp_rtx_queue.rb_node);
 	if (!err)
-		err = walk_list(&q, sk_va + offsetof(struct sock, sk_write_queue));
+		err = walk_list(&q, sk_va + offsetof(struct sock, sk_write_queue), tcp_skb);
 	if (!err && q.cursor != q.end)
 		err = rx_fail(c, -EFAULT, "the send queues end at %u, not at write_seq %u",
 			      q.cursor, q.end);
+	return err;
+}
+
+/* One skb of an AF_UNIX stream socket's receive queue: its bytes not yet read. */
+static int unix_skb(struct rx_q *q, const struct sk_buff *skb)
+{
+	const struct unix_skb_parms *cb = (const struct unix_skb_parms *)skb->cb;
+
+	if (++q->skbs > RX_MAX_SKBS)
+		return rx_fail(q->c, -E2BIG, "a socket queue has more than %u skbs", RX_MAX_SKBS);
+	if (cb->fp)
+		return rx_fail(q->c, -EOPNOTSUPP,
+			       "a unix socket has file descriptors in flight (SCM_RIGHTS): not carried");
+	if (cb->consumed > skb->len)
+		return rx_fail(q->c, -EFAULT, "a unix socket's skb does not check (%u of %u read)",
+			       cb->consumed, skb->len);
+	q->cursor += skb->len - cb->consumed;
+	return skb_bytes(q, skb, cb->consumed, skb->len - cb->consumed, false);
+}
+
+/* The inode number of the dead struct socket at sock_va (its socket_alloc's inode). */
+static int socket_ino(struct rx_ctx *c, u64 sock_va, u64 *ino)
+{
+	unsigned long i_ino;
+	int err;
+
+	err = rx_read(c, sock_va - offsetof(struct socket_alloc, socket) +
+		      offsetof(struct socket_alloc, vfs_inode) + offsetof(struct inode, i_ino),
+		      &i_ino, sizeof(i_ino), "a socket's inode");
+	*ino = i_ino;
+	return err;
+}
+
+/*
+ * An AF_UNIX stream socket: its name, its peer (by the peer socket's inode:
+ * criu pairs the two ends of a socketpair by it, so both must be in the same
+ * image set) and the bytes queued to it and not read (criu sends them again
+ * from the peer at restore).  A peer whose process closed it (an orphan sock)
+ * is not carried; a listener's pending connections are not carried.
+ */
+static int unix_stream(struct rx_ctx *c, u64 sk_va, const struct unix_sock *u,
+		       struct orthros_rx_sock *s)
+{
+	struct rx_q q = { .c = c, .s = s };
+	struct unix_address a;
+	struct sock *peer;
+	int err = 0;
+
+#if IS_ENABLED(CONFIG_AF_UNIX_OOB)
+	if (u->oob_skb)
+		return rx_fail(c, -EOPNOTSUPP, "a unix socket has out-of-band data: not carried");
+#endif
+	if (u->addr) {
+		err = rx_read(c, (u64)u->addr, &a, sizeof(a), "a unix socket's address");
+		if (!err && (a.len < (int)offsetof(struct sockaddr_un, sun_path) ||
+			     a.len > (int)sizeof(struct sockaddr_un)))
+			err = rx_fail(c, -EFAULT, "a unix socket's address does not check");
+		if (!err) {
+			s->name_len = a.len - offsetof(struct sockaddr_un, sun_path);
+			err = rx_read(c, (u64)u->addr + offsetof(struct unix_address, name) +
+				      offsetof(struct sockaddr_un, sun_path), s->name, s->name_len,
+				      "a unix socket's name");
+		}
+		if (err)
+			return err;
+	}
+	if (u->sk.sk_state == TCP_LISTEN)
+		return 0;
+	if (u->sk.sk_state != TCP_ESTABLISHED || !u->peer)
+		return rx_fail(c, -EOPNOTSUPP, "a unix stream socket neither connected nor listening");
+	peer = kmalloc(sizeof(*peer), GFP_KERNEL);
+	if (!peer)
+		return -ENOMEM;
+	err = rx_read(c, (u64)u->peer, peer, sizeof(*peer), "a unix socket's peer");
+	if (!err && (peer->sk_family != AF_UNIX || !peer->sk_socket))
+		err = rx_fail(c, -EOPNOTSUPP, "a unix socket's peer is closed or not a unix socket");
+	if (!err)
+		err = socket_ino(c, (u64)peer->sk_socket, &s->peer_ino);
+	kfree(peer);
+	if (!err)
+		err = walk_list(&q, sk_va + offsetof(struct sock, sk_receive_queue), unix_skb);
+	s->inq_len = q.cursor;
 	return err;
 }
 
@@ -329,7 +416,7 @@ int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthro
 	if ((u64)sock.file != file_va)
 		return rx_fail(c, -EFAULT, "a socket does not point back to its file");
 	sk_va = (u64)sock.sk;
-	sk = kmalloc(sizeof(struct tcp_sock), GFP_KERNEL);
+	sk = kmalloc(max(sizeof(struct tcp_sock), sizeof(struct unix_sock)), GFP_KERNEL);
 	if (!sk)
 		return -ENOMEM;
 	err = rx_read(c, sk_va, sk, sizeof(struct sock), "a sock");
@@ -341,6 +428,31 @@ int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthro
 	}
 	snprintf(r->path, sizeof(r->path), "a socket (family %u, type %u, protocol %u, state %u)",
 		 sk->sk_family, sk->sk_type, sk->sk_protocol, sk->sk_state);
+	if (sk->sk_family == AF_UNIX && sk->sk_type == SOCK_STREAM) {
+		err = rx_read(c, sk_va, sk, sizeof(struct unix_sock), "a unix sock");
+		s = err ? NULL : rx_put(c, ORTHROS_RX_SOCK, sizeof(*s));
+		if (!err && !s)
+			err = -ENOSPC;
+		if (err)
+			goto out;
+		r->kind = ORTHROS_RXF_UNIX;
+		s->family = AF_UNIX;
+		s->type = SOCK_STREAM;
+		s->state = sk->sk_state;
+		s->backlog = sk->sk_max_ack_backlog;
+		s->sndbuf = sk->sk_sndbuf;
+		s->rcvbuf = sk->sk_rcvbuf;
+		s->shutdown = sk->sk_shutdown;
+		s->ino = r->ino;
+		if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
+			s->flags |= ORTHROS_RXS_SNDBUF_LOCK;
+		if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
+			s->flags |= ORTHROS_RXS_RCVBUF_LOCK;
+		err = unix_stream(c, sk_va, (const struct unix_sock *)sk, s);
+		if (!err)
+			*carried = true;
+		goto out;
+	}
 	if (sk->sk_family != AF_INET ||
 	    !((sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP &&
 	       (sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_LISTEN)) ||
