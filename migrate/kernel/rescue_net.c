@@ -395,6 +395,31 @@ static int unix_stream(struct rx_ctx *c, u64 sk_va, const struct unix_sock *u,
 	return err;
 }
 
+/* What every carried socket records: kind, state, buffers, options. */
+static void sock_common(struct orthros_rx_sock *s, const struct sock *sk,
+			const struct orthros_rx_fd *r)
+{
+	s->family = sk->sk_family;
+	s->type = sk->sk_type;
+	s->protocol = sk->sk_family == AF_UNIX ? 0 : sk->sk_protocol;
+	s->state = sk->sk_state;
+	s->backlog = sk->sk_max_ack_backlog;
+	s->sndbuf = sk->sk_sndbuf;
+	s->rcvbuf = sk->sk_rcvbuf;
+	s->shutdown = sk->sk_shutdown;
+	s->ino = r->ino;
+	if (sk->sk_reuse)
+		s->flags |= ORTHROS_RXS_REUSEADDR;
+	if (sk->sk_reuseport)
+		s->flags |= ORTHROS_RXS_REUSEPORT;
+	if (test_bit(SOCK_KEEPOPEN, &sk->sk_flags))
+		s->flags |= ORTHROS_RXS_KEEPALIVE;
+	if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
+		s->flags |= ORTHROS_RXS_SNDBUF_LOCK;
+	if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
+		s->flags |= ORTHROS_RXS_RCVBUF_LOCK;
+}
+
 /*
  * The socket behind the open file f (a copy) at file_va: fill the SOCK
  * record, or return 0 with *carried false for a kind this version leaves.
@@ -436,18 +461,7 @@ int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthro
 		if (err)
 			goto out;
 		r->kind = ORTHROS_RXF_UNIX;
-		s->family = AF_UNIX;
-		s->type = SOCK_STREAM;
-		s->state = sk->sk_state;
-		s->backlog = sk->sk_max_ack_backlog;
-		s->sndbuf = sk->sk_sndbuf;
-		s->rcvbuf = sk->sk_rcvbuf;
-		s->shutdown = sk->sk_shutdown;
-		s->ino = r->ino;
-		if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
-			s->flags |= ORTHROS_RXS_SNDBUF_LOCK;
-		if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
-			s->flags |= ORTHROS_RXS_RCVBUF_LOCK;
+		sock_common(s, sk, r);
 		err = unix_stream(c, sk_va, (const struct unix_sock *)sk, s);
 		if (!err)
 			*carried = true;
@@ -468,29 +482,11 @@ int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthro
 		goto out;
 	}
 	r->kind = ORTHROS_RXF_INET;
-	s->family = sk->sk_family;
-	s->type = sk->sk_type;
-	s->protocol = sk->sk_protocol;
-	s->state = sk->sk_state;
+	sock_common(s, sk, r);
 	s->src_addr = sk->sk_rcv_saddr;
 	s->dst_addr = sk->sk_daddr;
 	s->src_port = sk->sk_num;
 	s->dst_port = ntohs(sk->sk_dport);
-	s->backlog = sk->sk_max_ack_backlog;
-	s->sndbuf = sk->sk_sndbuf;
-	s->rcvbuf = sk->sk_rcvbuf;
-	s->shutdown = sk->sk_shutdown;
-	s->ino = r->ino;
-	if (sk->sk_reuse)
-		s->flags |= ORTHROS_RXS_REUSEADDR;
-	if (sk->sk_reuseport)
-		s->flags |= ORTHROS_RXS_REUSEPORT;
-	if (test_bit(SOCK_KEEPOPEN, &sk->sk_flags))
-		s->flags |= ORTHROS_RXS_KEEPALIVE;
-	if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
-		s->flags |= ORTHROS_RXS_SNDBUF_LOCK;
-	if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
-		s->flags |= ORTHROS_RXS_RCVBUF_LOCK;
 	if (sk->sk_protocol == IPPROTO_TCP) {
 		const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 
