@@ -21,7 +21,8 @@ CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 WORKLOADS := orthros-crash orthros-load orthros-writer
 # Self-checking workloads to protect: ordinary dynamically linked Debian programs
 # (glibc, pthreads), as criu will meet them; build-initramfs.sh ships their libraries.
-DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu orthros-net
+DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu orthros-net orthros-aio
+LIBS_orthros-aio := -laio
 HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 DYN_GUEST := $(addprefix $(B)/guest/,$(DYN_WORKLOADS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS)) $(DYN_GUEST)
@@ -56,7 +57,7 @@ $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 
 $(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h workloads/wlstream.c workloads/wlstream.h | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c workloads/wlstream.c
+	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c workloads/wlstream.c $(LIBS_$*)
 
 tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 
@@ -65,7 +66,7 @@ tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 $(B)/initramfs.cpio.gz: $(GUEST_TOOLS) $(GUEST_FILES) $(PROFILE) scripts/build-initramfs.sh $(B)/bzImage | deps
 	@scripts/build-initramfs.sh $@ $(B)/bzImage $(GUEST_TOOLS)
 
-$(B)/data.ext3: $(B)/host/orthros-profile $(PROFILE) scripts/build-disk.sh | deps
+$(B)/data.ext3: $(B)/host/orthros-profile $(PROFILE) scripts/build-disk.sh /usr/sbin/apache2 | deps
 	@scripts/build-disk.sh $@
 
 $(B)/bzImage: kernel

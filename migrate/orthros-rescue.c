@@ -66,6 +66,7 @@
 #define FD_TYPE_FIFO		3
 #define FD_TYPE_INETSK		4
 #define FD_TYPE_UNIXSK		5
+#define FD_TYPE_EVENTPOLL	7
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -131,6 +132,8 @@ struct rfd {
 	const struct orthros_rx_sock *sk;	/* INET: the socket */
 	const struct orthros_rx_skdata **data;	/* its queued bytes */
 	uint32_t nr_data;
+	const struct orthros_rx_epitem **ep;	/* EPOLL: its watches */
+	uint32_t nr_ep;
 };
 
 struct rproc {
@@ -151,7 +154,7 @@ static uint32_t nr_procs;
 
 /* What was written, for --json and the end-of-write line. */
 static struct {
-	uint32_t threads, vmas, fds, skipped_fds, sockets;
+	uint32_t threads, vmas, fds, skipped_fds, sockets, watches;
 	uint64_t pages, bytes, sk_bytes;
 } st;
 
@@ -239,6 +242,14 @@ static void parse_records(const uint8_t *buf, size_t len)
 			PUSH(f->data, f->nr_data, sd);
 			break;
 		}
+		case ORTHROS_RX_EPITEM:
+			NEED(struct orthros_rx_epitem);
+			IN(f, EPITEM);
+			if (f->f->kind != ORTHROS_RXF_EPOLL)
+				die("records: EPITEM record for fd %u of kind %u at byte %zu",
+				    f->f->fd, f->f->kind, off);
+			PUSH(f->ep, f->nr_ep, (const struct orthros_rx_epitem *)d);
+			break;
 		case ORTHROS_RX_SIGQ:
 			NEED(struct orthros_rx_sigq);
 			IN(p, SIGQ);
@@ -264,6 +275,9 @@ static void parse_records(const uint8_t *buf, size_t len)
 			    (!x->sk || x->sk->nr_data != x->nr_data))
 				die("records: socket fd %u of process %u: %u of %u SKDATA records",
 				    x->f->fd, procs[i].p->pid, x->nr_data, x->sk ? x->sk->nr_data : 0);
+			if (x->f->kind == ORTHROS_RXF_EPOLL && x->f->nr_bufs != x->nr_ep)
+				die("records: epoll fd %u of process %u: %u of %u EPITEM records",
+				    x->f->fd, procs[i].p->pid, x->nr_ep, x->f->nr_bufs);
 		}
 	}
 }
@@ -584,6 +598,51 @@ static uint32_t inet_socket(int dir, const struct rfd *x, uint32_t flags)
 }
 
 
+/*
+ * An epoll instance: eventpoll_file_entry in files.img (file_entry field 9)
+ * with one eventpoll_tfd_entry per watch; criu adds them (epoll_ctl) once
+ * the process's other fds are open.  A watch whose fd is not open in this
+ * process on the file it was added with (closed or reused since: the dead
+ * kernel keeps such a watch while the file lives) cannot be added again: it
+ * is left out, and said.
+ */
+static uint32_t epoll_file(const struct rproc *p, const struct rfd *x, uint32_t flags)
+{
+	struct pb e = { 0 };
+	uint32_t id = next_id++, kept = 0;
+
+	PUSH(fkeys, nr_fkeys, ((struct fkey){ .dead_file = x->f->file_id, .id = id }));
+	/* eventpoll_file_entry: 1 id, 2 flags, 3 fown, 4 tfd (repeated) */
+	pb_varint(&e, 1, id);
+	pb_varint(&e, 2, flags);
+	fown(&e, 3);
+	for (uint32_t i = 0; i < x->nr_ep; i++) {
+		const struct orthros_rx_epitem *w = x->ep[i];
+		struct pb t = { 0 };
+		bool open = false;
+
+		for (uint32_t j = 0; j < p->nr_fd && !open; j++)
+			open = p->fd[j].f->fd == w->fd && p->fd[j].f->file_id == w->file_id &&
+			       p->fd[j].f->kind != ORTHROS_RXF_OTHER;
+		if (!open) {
+			warn("pid %u: epoll fd %u: the watch of fd %u is left out (not open on its file)",
+			     p->p->pid, x->f->fd, w->fd);
+			continue;
+		}
+		/* eventpoll_tfd_entry: 1 id (the epoll file's), 2 tfd, 3 events, 4 data */
+		pb_varint(&t, 1, id);
+		pb_varint(&t, 2, w->fd);
+		pb_varint(&t, 3, w->events);
+		pb_varint(&t, 4, w->data);
+		pb_msg(&e, 4, &t);
+		pb_free(&t);
+		kept++;
+	}
+	put_file(FD_TYPE_EVENTPOLL, id, 9, &e);
+	st.watches += kept;
+	return id;
+}
+
 static void write_fds(int dir, struct rproc *p)
 {
 	struct img fi;
@@ -644,6 +703,11 @@ static void write_fds(int dir, struct rproc *p)
 			type = FD_TYPE_UNIXSK;
 			if (!id)
 				id = unix_socket(&p->fd[i], flags);
+			break;
+		case ORTHROS_RXF_EPOLL:
+			type = FD_TYPE_EVENTPOLL;
+			if (!id)
+				id = epoll_file(p, &p->fd[i], flags);
 			break;
 		default:
 			warn("pid %u fd %u (%.60s): kind %u not carried, left closed",
@@ -708,41 +772,6 @@ static bool eintr_after_stop(uint64_t nr)
 		return true;
 	}
 	return false;
-}
-
-/*
- * write(2) with O_APPEND to a regular file, which the dead kernel had partly
- * or wholly done before the thread could return: the file grew from the
- * fd's position (where the previous append ended) into the range being
- * written, and the migration carried it at that size.  Restarted as it is,
- * the call would append the done part a second time.  Cut the file back to
- * where the call began, so that the restart appends the whole buffer once:
- * the bytes cut are the start of that same buffer, and no call that
- * returned wrote them.  (Without O_APPEND a restart writes the same bytes
- * at the same offsets again: harmless.  A file grown past the whole range,
- * by another writer's appends, is ambiguous: left as it is.)
- */
-static void undo_partial_append(const struct rproc *p, const struct orthros_rx_regs *r,
-				uint32_t tid)
-{
-	for (uint32_t i = 0; p && r->orig_ax == 1 && i < p->nr_fd; i++) {
-		const struct orthros_rx_fd *f = p->fd[i].f;
-
-		if (f->fd != r->di || f->kind != ORTHROS_RXF_REG || !(f->flags & O_APPEND))
-			continue;
-		if (f->size <= f->pos || f->size - f->pos > r->dx)
-			return;
-		if (truncate(f->path, (off_t)f->pos)) {
-			warn("tid %u: %s: cannot undo a partial append (%s): it will be repeated",
-			     tid, f->path, strerror(errno));
-			return;
-		}
-		PUSH(cuts, nr_cuts, ((struct cut){ .path = f->path, .size = f->pos }));
-		fprintf(stderr, "orthros-rescue: tid %u: %s: %llu of %llu appended bytes cut, the write restarts whole\n",
-				tid, f->path, (unsigned long long)(f->size - f->pos),
-				(unsigned long long)r->dx);
-		return;
-	}
 }
 
 /* n bytes of the process's memory at vaddr, from its resident pages; false if not all are */
@@ -1035,6 +1064,85 @@ static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 	return true;
 }
 
+/*
+ * write(2) with O_APPEND to a regular file, which the dead kernel had partly
+ * or wholly done before the thread could return: the file grew from the
+ * fd's position (where the previous append ended) into the range being
+ * written, and the migration carried it at that size.  Restarted as it is,
+ * the call would append the done part a second time.  Cut the file back to
+ * where the call began, so that the restart appends the whole buffer once:
+ * the bytes cut are the start of that same buffer, and no call that
+ * returned wrote them.  (Without O_APPEND a restart writes the same bytes
+ * at the same offsets again: harmless.  A file grown past the whole range,
+ * by another writer's appends, is ambiguous: left as it is.)  Where the call
+ * began is known from how far it had got (io_done) and the file's end: the
+ * fd's position is not (after ftruncate() it stays past the end until the
+ * next append returns: seen, an append of 7616 bytes after a truncation,
+ * its first page written, appended again after it).  Without io_done, the
+ * fd's position is used.
+ */
+static void cut_append(const struct orthros_rx_fd *f, uint64_t to, uint64_t n, uint64_t dx,
+		       uint32_t tid)
+{
+	if (truncate(f->path, (off_t)to)) {
+		warn("tid %u: %s: cannot undo a partial append (%s): it will be repeated",
+		     tid, f->path, strerror(errno));
+		return;
+	}
+	PUSH(cuts, nr_cuts, ((struct cut){ .path = f->path, .size = to }));
+	fprintf(stderr, "orthros-rescue: tid %u: %s: %llu of %llu appended bytes cut, the write restarts whole\n",
+		tid, f->path, (unsigned long long)n, (unsigned long long)dx);
+}
+
+/*
+ * The bytes the interrupted append had put in the file, when the dead kernel
+ * said how many it had copied (io_done, the call's iov_iter): the longest
+ * prefix of its buffer, at most io_done, that the file (as the migration
+ * carried it) ends with.  A prefix shorter than the whole buffer must end at
+ * a page boundary (the page cache takes an append page by page); else 0.
+ */
+static uint64_t appended(const struct rproc *p, const struct orthros_rx_fd *f,
+			 const struct orthros_rx_regs *r, uint32_t n)
+{
+	uint32_t len = f->size < n ? (uint32_t)f->size : n, c = 0;
+	uint8_t *want = xrealloc(NULL, n), *got = xrealloc(NULL, len ? len : 1);
+	int fd = open(f->path, O_RDONLY);
+
+	if (fd >= 0 && user_bytes(p, r->si, want, n) &&
+	    pread(fd, got, len, (off_t)(f->size - len)) == (ssize_t)len)
+		c = prefix_ending(want, n, got, len);
+	if (fd >= 0)
+		close(fd);
+	free(want);
+	free(got);
+	if (c != n && (f->size % PAGE))
+		c = 0;
+	return c;
+}
+
+static void undo_partial_append(const struct rproc *p, const struct orthros_rx_regs *r,
+				const struct orthros_rx_thread *t)
+{
+	for (uint32_t i = 0; p && r->orig_ax == 1 && i < p->nr_fd; i++) {
+		const struct orthros_rx_fd *f = p->fd[i].f;
+		uint64_t c;
+
+		if (f->fd != r->di || f->kind != ORTHROS_RXF_REG || !(f->flags & O_APPEND))
+			continue;
+		if ((t->flags & ORTHROS_RXT_IO_KNOWN) && t->io_done <= r->dx &&
+		    t->io_done <= TCP_MATCH_MAX) {
+			c = t->io_done ? appended(p, f, r, t->io_done) : 0;
+			if (c)
+				cut_append(f, f->size - c, c, r->dx, t->tid);
+			return;
+		}
+		if (f->size <= f->pos || f->size - f->pos > r->dx)
+			return;
+		cut_append(f, f->pos, f->size - f->pos, r->dx, t->tid);
+		return;
+	}
+}
+
 static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
 			  const struct orthros_rx_thread *t)
 {
@@ -1046,7 +1154,7 @@ static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
 	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL))) {
 		if (pipe_write_done(p, r, tid) || tcp_write_done(p, r, tid) || read_done(p, r, t))
 			return;
-		undo_partial_append(p, r, tid);
+		undo_partial_append(p, r, t);
 	}
 	if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND ||
 	    ax == -ERESTART_RESTARTBLOCK ||
@@ -1822,10 +1930,10 @@ static void summary(void)
 	uint32_t pids = nr_procs;
 
 	if (!json) {
-		printf("orthros-rescue: %u processes, %u threads, %u vmas, %u fds (%u left out), %llu pages (%llu bytes), %u sockets (%llu queued bytes)\n",
+		printf("orthros-rescue: %u processes, %u threads, %u vmas, %u fds (%u left out), %llu pages (%llu bytes), %u sockets (%llu queued bytes), %u epoll watches\n",
 		       pids, st.threads, st.vmas, st.fds, st.skipped_fds,
 		       (unsigned long long)st.pages, (unsigned long long)st.bytes, st.sockets,
-		       (unsigned long long)st.sk_bytes);
+		       (unsigned long long)st.sk_bytes, st.watches);
 		return;
 	}
 	printf("{\"pids\": [");
@@ -1833,9 +1941,9 @@ static void summary(void)
 		printf("%s%u", i ? ", " : "", procs[i].p->pid);
 	printf("], \"threads\": %u, \"vmas\": %u, \"fds\": %u, \"fds_left_out\": %u, "
 	       "\"pages\": %llu, \"bytes\": %llu, \"sockets\": %u, \"socket_bytes\": %llu, "
-	       "\"extract_us\": %llu, \"write_us\": %llu}\n",
+	       "\"epoll_watches\": %u, \"extract_us\": %llu, \"write_us\": %llu}\n",
 	       st.threads, st.vmas, st.fds, st.skipped_fds, (unsigned long long)st.pages,
-	       (unsigned long long)st.bytes, st.sockets, (unsigned long long)st.sk_bytes,
+	       (unsigned long long)st.bytes, st.sockets, (unsigned long long)st.sk_bytes, st.watches,
 	       (unsigned long long)extract_ns / 1000,
 	       (unsigned long long)write_ns / 1000);
 }

@@ -12,6 +12,9 @@ pkgs=(
 	e2fsprogs		# mkfs.ext3 -d, fsck.ext3
 	curl			# host-side client of the guest's service
 	criu python3-protobuf	# process rescue: criu is shipped into the guests; crit reads its images
+	apache2-bin		# the protected service: installed on the user-data disk (build-disk.sh)
+	wrk			# host-side HTTP load client (make bench, Apache tests)
+	libaio-dev		# the asynchronous-I/O workload
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,11 +3,13 @@
  * orthros-pipes: a parent and its child (fork) exchanging continuous,
  * sequence-numbered, checksummed streams, each receiver checking every byte.
  *
- *   orthros-pipes [--dir D | --up unix] [--read-max B] [--pace-us U] [common options]
+ *   orthros-pipes [--dir D | --up unix] [--wait epoll] [--read-max B] [--pace-us U]
+ *                 [common options]
  *
  * parent -> child over a pipe; child -> parent over a FIFO made in D (mkfifo
  * D/orthros-pipes.PID.fifo), over a unix stream socket pair with --up unix,
- * or over a second pipe (--up pipe, the default). A stream is
+ * or over a second pipe (--up pipe, the default). Each process waits for its
+ * two fds with poll(), or with an epoll instance (--wait epoll). A stream is
  * 64-byte records (sequence number, stream id, 40 bytes derived from both, a
  * checksum); the receiver computes each record it expects and compares all 64
  * bytes. Senders write as much as the pipe takes (non-blocking); receivers
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,16 +45,17 @@ static const char *names[] = { "parent->child pipe", "child->parent fifo", "chil
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: orthros-pipes [--dir D | --up unix] [--read-max B] [--pace-us U] [common options]\n"
+	fprintf(f, "usage: orthros-pipes [--dir D | --up unix] [--wait epoll] [--read-max B] [--pace-us U] [common options]\n"
 		   "  --dir D                make the child->parent FIFO in D (else a pipe)\n"
 		   "  --up unix|pipe         child->parent over a unix stream socket pair, or a pipe\n"
+		   "  --wait epoll|poll      wait for the fds with an epoll instance, or poll()\n"
 		   "  --read-max B           bytes read per round (default 2048)\n"
 		   "  --pace-us U            sleep between rounds (default 2000)\n"
 		   "%s", wl_usage());
 }
 
 static const char *dir;
-static bool unix_sk;
+static bool unix_sk, use_epoll;
 static size_t read_max = 2048;
 static uint64_t pace_ns = 2000000;
 
@@ -61,6 +65,8 @@ static int own_option(const char *opt, const char *val)
 		dir = val;
 	else if (!strcmp(opt, "--up") && (!strcmp(val, "unix") || !strcmp(val, "pipe")))
 		unix_sk = !strcmp(val, "unix");
+	else if (!strcmp(opt, "--wait") && (!strcmp(val, "epoll") || !strcmp(val, "poll")))
+		use_epoll = !strcmp(val, "epoll");
 	else if (!strcmp(opt, "--read-max"))
 		read_max = (size_t)atol(val);
 	else if (!strcmp(opt, "--pace-us"))
@@ -70,19 +76,55 @@ static int own_option(const char *opt, const char *val)
 	return 0;
 }
 
+/*
+ * Wait up to 50 ms for the two fds, as poll() would say it: with poll(), or
+ * with the epoll instance ep (each fd's index in p as its data).
+ */
+static int wait_fds(int ep, struct pollfd *p)
+{
+	struct epoll_event ev[2];
+	int n;
+
+	if (ep < 0)
+		return poll(p, 2, 50);
+	p[0].revents = p[1].revents = 0;
+	n = epoll_wait(ep, ev, 2, 50);
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 > 1) {
+			wl_error("epoll_wait: an event with data %llu, not 0 or 1",
+				 (unsigned long long)ev[i].data.u64);
+			return -1;
+		}
+		p[ev[i].data.u64].revents = (short)ev[i].events;
+	}
+	return n;
+}
+
 static int run(struct wls_out *o, struct wls_in *in, size_t read_max, uint64_t pace_ns)
 {
 	uint64_t counted = 0;
+	int ep = -1;
 
 	fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) | O_NONBLOCK);
 	fcntl(in->fd, F_SETFL, fcntl(in->fd, F_GETFL) | O_NONBLOCK);
+	if (use_epoll) {
+		struct epoll_event out = { .events = EPOLLOUT, .data.u64 = 0 },
+				   inp = { .events = EPOLLIN, .data.u64 = 1 };
+
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, o->fd, &out) ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, in->fd, &inp)) {
+			wl_error("epoll: %s", strerror(errno));
+			return 1;
+		}
+	}
 	while (wl_running()) {
 		struct pollfd p[2] = { { .fd = o->fd, .events = POLLOUT }, { .fd = in->fd, .events = POLLIN } };
 		char extra[100];
 		int unread = 0;
 
-		if (poll(p, 2, 50) < 0 && errno != EINTR) {
-			wl_error("poll: %s", strerror(errno));
+		if (wait_fds(ep, p) < 0 && errno != EINTR) {
+			wl_error("%s: %s", ep < 0 ? "poll" : "epoll_wait", strerror(errno));
 			break;
 		}
 		if ((p[0].revents & (POLLOUT | POLLERR)) && wls_send(o))

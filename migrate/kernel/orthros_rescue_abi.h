@@ -33,7 +33,8 @@
  * bytes (len a multiple of 8).  Per process, in order: PROC, then one THREAD
  * per thread (the leader first), one VMA per mapping each followed by its
  * PAGES, one FD per open file (a pipe's FD followed by its PIPEBUF, an
- * IPv4 socket's FD by its SOCK and that by the SKDATA of its queues), SIGQ
+ * IPv4 or unix socket's FD by its SOCK and that by the SKDATA of its
+ * queues, an epoll instance's FD by one EPITEM per watch), SIGQ
  * for queued signals; END closes the buffer.  Nothing here points into
  * the dead kernel: every address is a user virtual address of the process
  * or a physical address checked to be the dead OS's RAM.
@@ -57,6 +58,7 @@ enum orthros_rx_type {
 	ORTHROS_RX_END,
 	ORTHROS_RX_SOCK,
 	ORTHROS_RX_SKDATA,
+	ORTHROS_RX_EPITEM,
 };
 
 struct orthros_rx_hdr {
@@ -128,7 +130,7 @@ struct orthros_rx_thread {
 	struct orthros_rx_regs regs;
 	__u64 fs_base, gs_base;
 	__u16 ds, es, fs, gs;
-	__u32 io_done;			/* IO_KNOWN: bytes a read() it was in had copied */
+	__u32 io_done;			/* IO_KNOWN: bytes a read()/write() it was in had copied */
 	__u64 blocked;			/* blocked signals */
 	__u64 pending;			/* its own pending signals */
 	__u64 sas_sp, sas_size;
@@ -147,7 +149,7 @@ struct orthros_rx_thread {
 #define ORTHROS_RXT_ON_CPU	0x1	/* it was running on a core when the OS died */
 #define ORTHROS_RXT_SAVED	0x2	/* that core saved its user state on the way down */
 #define ORTHROS_RXT_IN_SYSCALL	0x4	/* stopped inside a system call (orig_ax >= 0) */
-#define ORTHROS_RXT_IO_KNOWN	0x8	/* a read() or recvfrom() it was in: io_done known */
+#define ORTHROS_RXT_IO_KNOWN	0x8	/* a read(), recvfrom() or write() it was in: io_done known */
 
 enum orthros_rx_vma_kind {
 	ORTHROS_RXV_ANON_PRIVATE = 1,
@@ -195,6 +197,7 @@ enum orthros_rx_fd_kind {
 	ORTHROS_RXF_OTHER,		/* something this version does not carry */
 	ORTHROS_RXF_INET,		/* an IPv4 TCP or UDP socket: a SOCK record follows */
 	ORTHROS_RXF_UNIX,		/* an AF_UNIX stream socket: a SOCK record follows */
+	ORTHROS_RXF_EPOLL,		/* an epoll instance: nr_bufs EPITEM records follow */
 };
 
 struct orthros_rx_fd {
@@ -210,7 +213,7 @@ struct orthros_rx_fd {
 	__u32 rdev;
 	__u32 pipe_bytes;		/* pipes: bytes queued */
 	__u32 pipe_size;		/* pipes: capacity in bytes */
-	__u32 nr_bufs;			/* pipes: PIPEBUF records that follow */
+	__u32 nr_bufs;			/* pipes: PIPEBUF records that follow; epoll: EPITEM */
 	__u64 file_id;			/* the dead struct file: equal ids, one shared file */
 	char path[ORTHROS_RX_PATH];	/* REG, FIFO, CHR: where; OTHER: what it was */
 };
@@ -275,6 +278,19 @@ struct orthros_rx_sock {
 #define ORTHROS_RXS_CORK	0x10
 #define ORTHROS_RXS_SNDBUF_LOCK	0x20
 #define ORTHROS_RXS_RCVBUF_LOCK	0x40
+
+/*
+ * One watch of an epoll instance (in the order of its rbtree: by file, then
+ * fd): the fd number it was added with, the file that fd was then (the dead
+ * struct file, as orthros_rx_fd.file_id), the events asked for and the
+ * process's data.
+ */
+struct orthros_rx_epitem {
+	__u64 file_id;
+	__u64 data;
+	__u32 fd;
+	__u32 events;
+};
 
 /* Queued bytes of a socket: len bytes of the dead OS's RAM at phys. */
 struct orthros_rx_skdata {

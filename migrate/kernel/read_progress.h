@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * How far a read() or recvfrom() had got: its iov_iter, found on the
- * thread's kernel stack by its shape.  Used by the process rescue on a copy
+ * How far a read(), recvfrom() or write() had got: its iov_iter, found on
+ * the thread's kernel stack by its shape.  Used by the process rescue on a copy
  * of a dead thread's stack (rescue_task.c) and by the fault injector on the
  * live one (workloads/kernel/inject.c, to crash inside such a call on
  * purpose), so that both agree on what "bytes copied" means.
@@ -15,13 +15,14 @@
 
 /*
  * stack[0, len) is the live part of a kernel stack (8-byte aligned), and
- * the call reads into the user buffer buf of count bytes: the call's
- * iov_iter is ITER_UBUF, ITER_DEST, on buf, with iov_offset bytes done and
- * count left, iov_offset + count = count asked.  Returns how many copies
- * were found (0: none) and sets *done; -1 if two copies disagree.
+ * the call reads into (dir ITER_DEST) or writes from (ITER_SOURCE) the user
+ * buffer buf of count bytes: the call's iov_iter is ITER_UBUF, dir, on buf,
+ * with iov_offset bytes done and count left, iov_offset + count = count
+ * asked.  Returns how many copies were found (0: none) and sets *done; -1 if
+ * two copies disagree.
  */
-static inline int orthros_read_progress(const u8 *stack, size_t len, u64 buf, u64 count,
-					u64 *done)
+static inline int orthros_io_progress(const u8 *stack, size_t len, u64 buf, u64 count,
+				      bool dir, u64 *done)
 {
 	u64 off, ubuf, iov_offset, left;
 	int n = 0;
@@ -30,7 +31,7 @@ static inline int orthros_read_progress(const u8 *stack, size_t len, u64 buf, u6
 		const u8 *it = stack + off;
 
 		if (it[offsetof(struct iov_iter, iter_type)] != ITER_UBUF ||
-		    it[offsetof(struct iov_iter, data_source)] != ITER_DEST ||
+		    it[offsetof(struct iov_iter, data_source)] != dir ||
 		    it[offsetof(struct iov_iter, nofault)])
 			continue;
 		memcpy(&ubuf, it + offsetof(struct iov_iter, ubuf), 8);

@@ -59,6 +59,9 @@ int rx_mm(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc 
 int rx_files(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);
 int rx_fs(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);
 int rx_path(struct rx_ctx *c, u64 mnt_va, u64 dentry_va, char *out, size_t len);
+/* An epoll instance (rescue_epoll.c): is f one, and its EPITEM records. */
+bool rx_is_epoll(const struct file *f);
+int rx_epoll(struct rx_ctx *c, const struct file *f, struct orthros_rx_fd *r);
 int rx_socket(struct rx_ctx *c, u64 file_va, const struct file *f, struct orthros_rx_fd *r,
 	      bool *carried);
 int rx_signals(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);

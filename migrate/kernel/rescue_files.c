@@ -233,6 +233,10 @@ static int one_fd(struct rx_ctx *c, u32 fd, u64 file_va, bool cloexec, struct fi
 		/* the records of the buffers follow; r stays valid in the buffer */
 		if (r->kind == ORTHROS_RXF_PIPE)
 			return 0;
+	} else if (rx_is_epoll(f)) {
+		/* its watches' records follow */
+		r->kind = ORTHROS_RXF_EPOLL;
+		return rx_epoll(c, f, r);
 	} else if (S_ISSOCK(in->i_mode)) {
 		bool carried;
 

@@ -30,6 +30,9 @@
 
 #include "rescue.h"
 
+/* The pseudo file system of AIO rings (fs/aio.c, private there: AIO_RING_MAGIC) */
+#define RX_AIO_FS_MAGIC	0xa10a10a1
+
 #define MT_TYPE(e)	(((e) >> MAPLE_NODE_TYPE_SHIFT) & MAPLE_NODE_TYPE_MASK)
 #define MT_NODE(e)	((e) & ~MAPLE_NODE_MASK)
 #define MT_MAX_DEPTH	MAPLE_HEIGHT_MAX
@@ -207,6 +210,10 @@ static int vma_record(struct mm_walk_state *s, u64 vma_va, struct vm_area_struct
 			err = rx_read(c, (u64)in->i_sb, sb, sizeof(*sb), "a mapped file's super_block");
 		if (!err)
 			err = rx_read(c, (u64)f->f_path.dentry, de, sizeof(*de), "a mapped file's dentry");
+		if (!err && sb->s_magic == RX_AIO_FS_MAGIC)
+			err = rx_fail(c, -EOPNOTSUPP,
+				      "an AIO context (io_setup) at %#lx is not carried: its requests in flight would never complete",
+				      v->vm_start);
 		if (!err) {
 			r->ino = in->i_ino;
 			r->dev = sb->s_dev;

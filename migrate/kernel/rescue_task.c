@@ -173,7 +173,8 @@ static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t, u
 /*
  * A read() or recvfrom() the thread was stopped in may have copied bytes to
  * the user's buffer and taken them off a pipe's or a socket's queue without
- * returning: restarted, the call would lose them.  Its progress is its
+ * returning: restarted, the call would lose them; a write() with O_APPEND
+ * may have appended part of its buffer: restarted, it would append it again.  Its progress is its
  * iov_iter (ITER_UBUF on the user's buffer: iov_offset bytes done, count
  * left), in a live frame of the kernel stack, between where the stack was
  * left and the top: found by that shape, and used only if every copy found
@@ -189,7 +190,8 @@ static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 
 	int n;
 
 	if (regs->ax != (unsigned long)-ENOSYS || ksp < base || ksp >= top ||
-	    (regs->orig_ax != __NR_read && regs->orig_ax != __NR_recvfrom))
+	    (regs->orig_ax != __NR_read && regs->orig_ax != __NR_recvfrom &&
+	     regs->orig_ax != __NR_write))
 		return;
 	ksp &= ~7ULL;
 	stack = kmalloc(THREAD_SIZE, GFP_KERNEL);
@@ -197,9 +199,10 @@ static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 
 		return;
 	if (orthros_dead_read(&c->dm, ksp, stack, top - ksp))
 		goto out;
-	n = orthros_read_progress(stack, top - ksp, regs->si, regs->dx, &done);
+	n = orthros_io_progress(stack, top - ksp, regs->si, regs->dx,
+				regs->orig_ax == __NR_write ? ITER_SOURCE : ITER_DEST, &done);
 	if (n < 0)
-		pr_info("thread %d: two different read() progresses on its stack: ignored\n",
+		pr_info("thread %d: two different progresses of its system call on its stack: ignored\n",
 			t->pid);
 	if (n > 0 && done <= U32_MAX) {
 		th->io_done = done;

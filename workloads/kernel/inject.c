@@ -16,6 +16,10 @@
  *   read PID     panic when a timer interrupt finds process PID inside a
  *                read() or recvfrom() that has copied bytes to its buffer
  *                and not returned (what the rescue must not lose)
+ *   append PID   panic when a timer interrupt finds process PID inside a
+ *                write() to an O_APPEND file that has copied bytes, the fd's
+ *                position past the end of the file (the first append after
+ *                a truncation: the rescue must not append those bytes twice)
  *   corrupt PATH damage the page cache of file PATH (its xarray head points
  *                outside this OS's memory), then panic: what the backup's
  *                page-cache migration must survive
@@ -25,7 +29,7 @@
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
- * The "write", "user" and "read" traps give up after 20 s.
+ * The "write", "user", "read" and "append" traps give up after 20 s.
  */
 #define pr_fmt(fmt) "orthros-inject: " fmt
 
@@ -35,6 +39,7 @@
 #include <linux/init.h>
 #include <linux/kobject.h>
 #include <linux/namei.h>
+#include <linux/fdtable.h>
 #include <linux/fs.h>
 #include <linux/orthros.h>
 #include <linux/percpu.h>
@@ -58,12 +63,13 @@
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20
 
-enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ };
+enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND };
 
 static const char *const trap_where[] = {
 	[TRAP_WRITE] = "in write()",
 	[TRAP_USER] = "in user code",
 	[TRAP_READ] = "in read() with bytes copied",
+	[TRAP_APPEND] = "in an append after a truncation with bytes copied",
 };
 
 static DEFINE_PER_CPU(struct hrtimer, trap_timer);
@@ -94,12 +100,42 @@ static void read_copied(const struct pt_regs *regs)
 	    u->ax != (unsigned long)-ENOSYS || regs->sp - base >= THREAD_SIZE ||
 	    (unsigned long)u <= regs->sp)
 		return;
-	if (orthros_read_progress((const u8 *)(regs->sp & ~7UL), (unsigned long)u - (regs->sp & ~7UL),
-				  u->si, u->dx, &done) > 0 && done) {
+	if (orthros_io_progress((const u8 *)(regs->sp & ~7UL), (unsigned long)u - (regs->sp & ~7UL),
+				u->si, u->dx, ITER_DEST, &done) > 0 && done) {
 		orthros_hb_note_fault();
 		panic("orthros-inject: pid %d (%s) interrupted in %s() with %llu of %lu bytes copied",
 		      current->pid, current->comm, u->orig_ax == __NR_read ? "read" : "recvfrom",
 		      done, u->dx);
+	}
+}
+
+/*
+ * The interrupted task is in write() (no result yet) to an O_APPEND file
+ * whose fd's position is past its end (as after ftruncate()), and the call's
+ * iov_iter says bytes were copied: panic there.
+ */
+static void append_copied(const struct pt_regs *regs)
+{
+	struct pt_regs *u = task_pt_regs(current);
+	unsigned long base = (unsigned long)task_stack_page(current);
+	struct file *f;
+	u64 done = 0;
+	bool stale;
+
+	if (u->orig_ax != __NR_write || u->ax != (unsigned long)-ENOSYS ||
+	    regs->sp - base >= THREAD_SIZE || (unsigned long)u <= regs->sp || !current->files)
+		return;
+	rcu_read_lock();
+	f = files_lookup_fd_raw(current->files, u->di);
+	stale = f && (f->f_flags & O_APPEND) && S_ISREG(file_inode(f)->i_mode) &&
+		f->f_pos > i_size_read(file_inode(f));
+	rcu_read_unlock();
+	if (stale && orthros_io_progress((const u8 *)(regs->sp & ~7UL),
+					 (unsigned long)u - (regs->sp & ~7UL), u->si, u->dx,
+					 ITER_SOURCE, &done) > 0 && done) {
+		orthros_hb_note_fault();
+		panic("orthros-inject: pid %d (%s) interrupted in an append after a truncation with %llu of %lu bytes copied",
+		      current->pid, current->comm, done, u->dx);
 	}
 }
 
@@ -124,6 +160,8 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 		}
 		if (kind == TRAP_READ && !user_mode(regs) && current->mm)
 			read_copied(regs);
+		if (kind == TRAP_APPEND && !user_mode(regs) && current->mm)
+			append_copied(regs);
 		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
 		    syscall_get_nr(current, task_pt_regs(current)) == __NR_write) {
 			orthros_hb_note_fault();
@@ -231,6 +269,9 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		return err ? err : count;
 	} else if (!strcmp(cmd, "read")) {
 		err = arm(TRAP_READ, arg);
+		return err ? err : count;
+	} else if (!strcmp(cmd, "append")) {
+		err = arm(TRAP_APPEND, arg);
 		return err ? err : count;
 	} else {
 		return -EINVAL;
