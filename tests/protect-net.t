@@ -151,7 +151,7 @@ start_apache() {
 	echo "figure: Apache: parent $APACHE_PID, $(vm exec active "ps | grep -c '[/]data/apache/bin/apache2'") processes"
 	stop_client
 	python3 "$TOP/tests/lib/httpclient.py" --port "$(vm port)" --status "$TMPD/client.st" \
-		--expect "$TMPD/index.html" --conns 4 2>"$TMPD/client.err" &
+		--expect "$TMPD/index.html" --conns 4 --server Apache 2>"$TMPD/client.err" &
 	echo $! >"$TMPD/client.pid"
 	wait_for 30 "the host client's first answers" client_answers_more_than 100
 }

@@ -4,10 +4,13 @@ N keep-alive connections to 127.0.0.1:PORT, each asking GET PATH again and
 again and comparing the whole response body with the expected bytes.
 
     httpclient.py --port P --status FILE --expect BODY_FILE [--conns N] [--path /]
+                  [--server NAME]
 
 A failed request (a reset, a connection closed by the server, a timeout, a
 status other than 200, a body that differs) is counted and the connection is
-opened again; "reconnects" counts those.  Each connection keeps its one TCP
+opened again; "reconnects" counts those.  With --server NAME, an answer
+whose Server header does not name NAME is a bad status (another server on
+the port: a restarted service that is not the same program).  Each connection keeps its one TCP
 connection for as long as the server keeps it: a failover that carries the
 server's connections shows up as a pause, never as a reconnect.  Every 0.2 s,
 and at SIGTERM, FILE gets one line of JSON: {"requests", "failed", "resets",
@@ -62,9 +65,9 @@ def worker(a, expect, stats, stop):
             r = conn.getresponse()
             body = r.read()
             now = time.monotonic()
-            if r.status != 200:
+            if r.status != 200 or (a.server and a.server not in (r.getheader("Server") or "")):
                 stats.add(requests=1, failed=1, bad_status=1,
-                          last_error=f"status {r.status}")
+                          last_error=f"status {r.status} from {r.getheader('Server')}")
             elif body != expect:
                 stats.add(requests=1, failed=1, bad_body=1,
                           last_error=f"a body of {len(body)} bytes differs from the expected {len(expect)}")
@@ -100,6 +103,7 @@ def main():
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--path", default="/")
     ap.add_argument("--timeout", type=float, default=60, help="seconds one request may take")
+    ap.add_argument("--server", default="", help="the Server header must name this")
     a = ap.parse_args()
     expect = open(a.expect, "rb").read()
     stats = Stats()
