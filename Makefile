@@ -66,7 +66,7 @@ tools: $(HOST_TOOLS) $(GUEST_TOOLS)
 $(B)/initramfs.cpio.gz: $(GUEST_TOOLS) $(GUEST_FILES) $(PROFILE) scripts/build-initramfs.sh $(B)/bzImage | deps
 	@scripts/build-initramfs.sh $@ $(B)/bzImage $(GUEST_TOOLS)
 
-$(B)/data.ext3: $(B)/host/orthros-profile $(PROFILE) scripts/build-disk.sh /usr/sbin/apache2 | deps
+$(B)/data.ext3: $(B)/host/orthros-profile $(PROFILE) scripts/build-disk.sh | deps
 	@scripts/build-disk.sh $@
 
 $(B)/bzImage: kernel

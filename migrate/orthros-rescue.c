@@ -797,6 +797,16 @@ static bool user_bytes(const struct rproc *p, uint64_t vaddr, uint8_t *to, size_
 	return true;
 }
 
+/* The carried unix socket with this inode (the peer of another), any process's */
+static const struct rfd *unix_end(uint64_t ino)
+{
+	for (uint32_t i = 0; i < nr_procs; i++)
+		for (uint32_t j = 0; j < procs[i].nr_fd; j++)
+			if (procs[i].fd[j].f->kind == ORTHROS_RXF_UNIX && procs[i].fd[j].sk->ino == ino)
+				return &procs[i].fd[j];
+	return NULL;
+}
+
 /* The carried queue of the pipe with this inode: the fd its buffers came with */
 static const struct rfd *pipe_queue(uint64_t ino)
 {
@@ -856,6 +866,14 @@ static bool pipe_write_done(const struct rproc *p, struct orthros_rx_regs *r, ui
 }
 
 /*
+ * The system-call fixes below tell what a call had done by comparing its
+ * buffer with the bytes it would have moved: a match shorter than MATCH_MIN
+ * may be chance, a buffer longer than MATCH_MAX is not compared.
+ */
+#define MATCH_MIN	16
+#define MATCH_MAX	(256 << 10)
+
+/*
  * The length of the longest prefix of want[0, n) that got[0, len) ends with
  * (the Knuth-Morris-Pratt failure function over want, then a pass over got).
  */
@@ -885,6 +903,33 @@ static uint32_t prefix_ending(const uint8_t *want, uint32_t n, const uint8_t *go
 }
 
 /*
+ * Bytes [from, from + len) of a carried socket's queue (0: the bytes to be
+ * read, 1: the send queue), in order, into out; returns how many there were.
+ */
+static uint32_t queue_bytes(const struct rfd *d, uint32_t queue, uint32_t from, uint32_t len,
+			    uint8_t *out)
+{
+	uint32_t got = 0;
+
+	for (uint32_t i = 0; i < d->nr_data && got < len; i++) {
+		const struct orthros_rx_skdata *x = d->data[i];
+		uint32_t take;
+
+		if (x->queue != queue)
+			continue;
+		if (from >= x->len) {
+			from -= x->len;
+			continue;
+		}
+		take = x->len - from < len - got ? x->len - from : len - got;
+		read_phys(out + got, x->phys + from, take);
+		got += take;
+		from = 0;
+	}
+	return got;
+}
+
+/*
  * write(2) or sendto(2) to a carried TCP socket (or a unix stream socket,
  * whose send queue is its peer's receive queue: unix_stream_sendmsg() queues
  * its buffer there skb by skb): tcp_sendmsg() appends the
@@ -894,21 +939,19 @@ static uint32_t prefix_ending(const uint8_t *want, uint32_t n, const uint8_t *go
  * queued are the longest prefix of its buffer that ends the send queue
  * (found with the Knuth-Morris-Pratt failure function over the queue's last
  * bytes).  The call returns that count, as a short write may: a match of
- * the whole buffer, or of at least TCP_MATCH_MIN bytes (a shorter one may be
+ * the whole buffer, or of at least MATCH_MIN bytes (a shorter one may be
  * the previous write's bytes matching by chance: then the call restarts).
  */
-#define TCP_MATCH_MIN	16
-#define TCP_MATCH_MAX	(256 << 10)
 
 static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uint32_t tid)
 {
 	const struct rfd *d = NULL;
 	uint64_t n = r->dx;
-	uint32_t q, tail, skip, len = 0, queue = 1, qlen;
+	uint32_t q, tail, len, queue = 1, qlen;
 	uint8_t *want, *got;
 	bool unix_sk = false;
 
-	if ((r->orig_ax != 1 && r->orig_ax != 44) || !n || n > TCP_MATCH_MAX)
+	if ((r->orig_ax != 1 && r->orig_ax != 44) || !n || n > MATCH_MAX)
 		return false;
 	for (uint32_t i = 0; i < p->nr_fd; i++) {
 		const struct rfd *x = &p->fd[i];
@@ -916,16 +959,13 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 		if (x->f->fd != r->di)
 			continue;
 		if (x->f->kind == ORTHROS_RXF_INET && x->sk->protocol == IPPROTO_TCP &&
-		    x->sk->dst_port)
+		    x->sk->dst_port) {
 			d = x;
-		else if (x->f->kind == ORTHROS_RXF_UNIX && x->sk->peer_ino)
+		} else if (x->f->kind == ORTHROS_RXF_UNIX && x->sk->peer_ino) {
+			/* a unix socket's send queue is its peer's receive queue (queue 0) */
 			unix_sk = true;
-		/* a unix socket's send queue is its peer's receive queue (queue 0) */
-		for (uint32_t j = 0; unix_sk && !d && j < nr_procs; j++)
-			for (uint32_t k = 0; k < procs[j].nr_fd && !d; k++)
-				if (procs[j].fd[k].f->kind == ORTHROS_RXF_UNIX &&
-				    procs[j].fd[k].sk->ino == x->sk->peer_ino)
-					d = &procs[j].fd[k];
+			d = unix_end(x->sk->peer_ino);
+		}
 	}
 	if (unix_sk)
 		queue = 0;
@@ -940,32 +980,68 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
 	/* the last min(n, qlen) bytes of the send queue (in order) */
 	tail = qlen < n ? qlen : (uint32_t)n;
 	got = xrealloc(NULL, tail);
-	skip = qlen - tail;
-	for (uint32_t i = 0; i < d->nr_data; i++) {
-		const struct orthros_rx_skdata *x = d->data[i];
-		uint32_t from = 0, take;
-
-		if (x->queue != queue)
-			continue;
-		if (skip >= x->len) {
-			skip -= x->len;
-			continue;
-		}
-		from = skip;
-		skip = 0;
-		take = x->len - from;
-		read_phys(got + len, x->phys + from, take);
-		len += take;
-	}
+	len = queue_bytes(d, queue, qlen - tail, tail, got);
 	q = prefix_ending(want, n, got, len);
 	free(got);
 	free(want);
-	if (q != n && q < TCP_MATCH_MIN)
+	if (q != n && q < MATCH_MIN)
 		return false;
 	r->ax = q;
 	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) to a %s socket had queued %u of its %llu bytes: returns that\n",
 		tid, r->orig_ax == 1 ? "write" : "sendto", (unsigned long long)r->di,
 		unix_sk ? "unix" : "TCP", q, (unsigned long long)n);
+	return true;
+}
+
+/* The carried socket behind fd number fd of a process */
+static const struct rfd *sock_fd(const struct rproc *p, uint64_t fd)
+{
+	for (uint32_t i = 0; i < p->nr_fd; i++)
+		if (p->fd[i].f->fd == fd && p->fd[i].sk &&
+		    (p->fd[i].f->kind == ORTHROS_RXF_INET || p->fd[i].f->kind == ORTHROS_RXF_UNIX))
+			return &p->fd[i];
+	return NULL;
+}
+
+/*
+ * read(2) or recvfrom(2) from a carried socket, stopped after copying
+ * io_done bytes (see read_done() below).  A datagram was dequeued before it was
+ * copied: io_done is taken.  A stream (TCP, unix) moves its read mark after
+ * each piece it copies (tcp_recvmsg_locked(): *seq += used after
+ * skb_copy_datagram_msg(); unix_stream_read_generic(): consumed += chunk),
+ * so the last piece's bytes may be copied and still queued: if the queue
+ * starts with the buffer's last u bytes (u at least MATCH_MIN, or all),
+ * those are still to be read and io_done - u were taken.
+ */
+static bool sock_read_done(const struct rproc *p, struct orthros_rx_regs *r,
+			   const struct orthros_rx_thread *t, const struct rfd *d)
+{
+	uint32_t n = t->io_done, c = n, u = 0, qlen, len;
+	uint8_t *want, *got;
+
+	if (!d)
+		return false;
+	qlen = d->sk->inq_len;
+	if ((d->f->kind == ORTHROS_RXF_UNIX || d->sk->protocol == IPPROTO_TCP) && qlen) {
+		want = xrealloc(NULL, n);
+		got = xrealloc(NULL, n);
+		if (!user_bytes(p, r->si, want, n)) {
+			free(want);
+			free(got);
+			return false;
+		}
+		len = queue_bytes(d, 0, 0, qlen < n ? qlen : n, got);
+		u = prefix_ending(got, len, want, n);
+		free(want);
+		free(got);
+		if (u >= MATCH_MIN || u == n)
+			c = n - u;
+	}
+	if (!c)
+		return false;
+	r->ax = c;
+	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had taken %u bytes (%u copied): returns that\n",
+		t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, c, n);
 	return true;
 }
 
@@ -983,13 +1059,11 @@ static bool tcp_write_done(const struct rproc *p, struct orthros_rx_regs *r, uin
  * evidence, in order: the bytes read last (the read-out pages' starts and
  * the first queued buffer's part before its offset) end with all io_done
  * bytes: taken.  Else the queue starts with the buffer's last u bytes (u at
- * least TCP_MATCH_MIN, or all): those are still queued, io_done - u taken.
- * Else the bytes read last end with a prefix of at least TCP_MATCH_MIN:
+ * least MATCH_MIN, or all): those are still queued, io_done - u taken.
+ * Else the bytes read last end with a prefix of at least MATCH_MIN:
  * that many taken.  Else nothing is left to compare (the writer reused the
  * read-out page at once, a freed page was reused): the kernel's count.  0
- * taken restarts the call.
- * For a TCP socket the window is one addition after the copy (*seq +=
- * used): io_done is taken as it is.
+ * taken restarts the call.  A socket is checked by sock_read_done().
  */
 static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 		      const struct orthros_rx_thread *t)
@@ -1000,19 +1074,15 @@ static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 	uint8_t *want, *got;
 
 	if (!(t->flags & ORTHROS_RXT_IO_KNOWN) || (r->orig_ax != 0 && r->orig_ax != 45) || !n ||
-	    n > r->dx || n > TCP_MATCH_MAX)
+	    n > r->dx || n > MATCH_MAX)
 		return false;
 	for (uint32_t i = 0; i < p->nr_fd; i++)
 		if (p->fd[i].f->fd == r->di)
 			f = p->fd[i].f;
 	if (!f)
 		return false;
-	if (f->kind == ORTHROS_RXF_INET || f->kind == ORTHROS_RXF_UNIX) {
-		r->ax = n;
-		fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had copied %u bytes: returns that\n",
-			t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, n);
-		return true;
-	}
+	if (f->kind == ORTHROS_RXF_INET || f->kind == ORTHROS_RXF_UNIX)
+		return sock_read_done(p, r, t, sock_fd(p, r->di));
 	if (f->kind != ORTHROS_RXF_PIPE && f->kind != ORTHROS_RXF_FIFO)
 		return false;	/* a file: its position had not moved, the restart reads the same */
 	d = pipe_queue(f->ino);
@@ -1052,9 +1122,9 @@ static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 	free(want);
 	if (c == n)
 		;		/* the bytes read last end with all it copied */
-	else if (u >= TCP_MATCH_MIN || u == n)
+	else if (u >= MATCH_MIN || u == n)
 		c = n - u;	/* its last u bytes are still queued */
-	else if (c < TCP_MATCH_MIN)
+	else if (c < MATCH_MIN)
 		c = n;		/* no trace left: the bytes read last were overwritten */
 	if (!c)
 		return false;
@@ -1130,7 +1200,7 @@ static void undo_partial_append(const struct rproc *p, const struct orthros_rx_r
 		if (f->fd != r->di || f->kind != ORTHROS_RXF_REG || !(f->flags & O_APPEND))
 			continue;
 		if ((t->flags & ORTHROS_RXT_IO_KNOWN) && t->io_done <= r->dx &&
-		    t->io_done <= TCP_MATCH_MAX) {
+		    t->io_done <= MATCH_MAX) {
 			c = t->io_done ? appended(p, f, r, t->io_done) : 0;
 			if (c)
 				cut_append(f, f->size - c, c, r->dx, t->tid);

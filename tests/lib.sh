@@ -131,7 +131,7 @@ console_tails() {
 }
 
 run_tests() {
-	local names=() t n selected=() out rc
+	local names=() t n selected=() out rc t0
 	mapfile -t names < <(grep -oE '^t_[a-z0-9_]+\(\)' "$0" | sed 's/()$//')
 	for t in "${names[@]}"; do
 		n="$TEST_FILE-$(echo "${t#t_}" | tr _ -)"
@@ -153,14 +153,15 @@ run_tests() {
 	fi
 	for t in "${selected[@]}"; do
 		n="$TEST_FILE-$(echo "${t#t_}" | tr _ -)"
+		t0=$SECONDS
 		( set -o pipefail; "$t" ) >"$out" 2>&1
 		rc=$?
 		if [ $rc -eq 0 ]; then
-			echo "ok - $n"
+			echo "ok - $n # $((SECONDS - t0)) s"
 			# measured figures are shown even when the test passes
 			grep '^figure: ' "$out" | sed 's/^/# /'
 		else
-			echo "not ok - $n"
+			echo "not ok - $n # $((SECONDS - t0)) s"
 			awk '{ print "# " $0 }' "$out"
 			console_tails | awk '{ print "# " $0 }'
 		fi

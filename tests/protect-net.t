@@ -91,11 +91,17 @@ carried() {
 	syscall) cmd='orthros-crash syscall' ;;
 	write) cmd="echo 'write $FC_PID' > /sys/kernel/orthros_inject" ;;
 	user) cmd="echo 'user $NET_PID' > /sys/kernel/orthros_inject" ;;
+	read) cmd="echo 'read $NET_PID' > /sys/kernel/orthros_inject" ;;
 	esac
 	vm exec active "test -d /proc/$NET_PID" || { fail "orthros-net died before the crash"; net_state active; return 1; }
 	crash_and_fail_over "$cmd" "$TMPD/st.json" || { net_state active; return 1; }
 	o=$(python3 -c 'import json,sys; print(" ".join(sorted("%d:%s" % (p["pid"], p["outcome"]) for p in json.load(open(sys.argv[1]))["failover"]["processes"])))' "$TMPD/st.json")
 	expect_eq "outcomes" "$o" "$(printf '%s\n' "$NET_PID:restored" "$FC_PID:restored" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" || return 1
+	if [ "$1" = read ]; then
+		vm log backup | grep -E 'interrupted in (read|recvfrom)\(\)' | sed 's/^/figure: /'
+		vm log backup | grep -E "tid $NET_PID: read\(.*from a socket had taken" | sed 's/^/figure: /' | grep . ||
+			fail "the rescue did not find the read in progress" || return 1
+	fi
 	recv0=$(peer received)
 	g0=$(guest received) || return 1
 	# the same connection carries on both ways, with every byte checked
@@ -114,6 +120,13 @@ carried() {
 t_tcp_udp_survive_crash_in_syscall() { carried syscall; }
 t_tcp_udp_survive_crash_in_file_write() { carried write; }
 t_tcp_udp_survive_crash_in_user_code() { carried user; }
+# A read() of the TCP socket in progress: the injector's "read" trap panics
+# while orthros-net is inside it with bytes copied to its buffer (taken off
+# the receive queue, or copied and still queued: tcp_recvmsg() moves its read
+# mark after each piece).  The rescue makes the call return what it took (a
+# restart lost those bytes: a gap the workload reports, seen in CI); every
+# byte from the peer is checked in order.
+t_tcp_read_in_progress_is_not_lost() { carried read; }
 
 peer_saw_end() { [ $(( $(peer resets) + $(peer closed) )) -gt 0 ]; }
 

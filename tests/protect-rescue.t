@@ -177,7 +177,7 @@ read_in_progress() {
 	crash_and_fail_over "echo 'read $pid' > /sys/kernel/orthros_inject" "$TMPD/st.json" || return 1
 	vm log backup | grep -E 'interrupted in (read|recvfrom)\(\)' | sed 's/^/figure: /'
 	grep -q '"outcome":"restored"' "$TMPD/st.json" || fail "the pipe pair was not restored" || return 1
-	vm log backup | grep -E "tid $pid: read\(.*from a (pipe had taken|socket had copied)" | sed 's/^/figure: /' | grep . ||
+	vm log backup | grep -E "tid $pid: read\(.*from a (pipe|socket) had taken" | sed 's/^/figure: /' | grep . ||
 		fail "the rescue did not find the read in progress" || return 1
 	goes_on rd.log
 }

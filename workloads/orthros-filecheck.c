@@ -353,37 +353,30 @@ static void usage(FILE *f)
 		   "%s", wl_usage());
 }
 
+static const char *dir;
+static uint64_t pace_ns = 2000000;
+
+static int own_option(const char *opt, const char *val)
+{
+	if (!strcmp(opt, "--dir"))
+		dir = val;
+	else if (!strcmp(opt, "--max-kb"))
+		max_size = (uint64_t)atol(val) * 1024;
+	else if (!strcmp(opt, "--pace-us"))
+		pace_ns = (uint64_t)atol(val) * 1000;
+	else
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static unsigned char buf[UNIT_FILE];
-	const char *dir = NULL;
-	uint64_t pace_ns = 2000000, round = 0;
+	uint64_t round = 0;
 
 	wl_init("orthros-filecheck", "main");
-	for (int i = 1; i < argc; i++) {
-		int r = wl_option(argc, argv, &i);
-
-		if (r > 0)
-			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (r < 0 || i + 1 >= argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (!strcmp(argv[i], "--dir"))
-			dir = argv[++i];
-		else if (!strcmp(argv[i], "--max-kb"))
-			max_size = (uint64_t)atol(argv[++i]) * 1024;
-		else if (!strcmp(argv[i], "--pace-us"))
-			pace_ns = (uint64_t)atol(argv[++i]) * 1000;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	if (wl_args(argc, argv, own_option, usage))
+		return 2;
 	if (!dir || max_size < 32 * 1024) {
 		usage(stderr);
 		return 2;

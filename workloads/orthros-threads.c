@@ -312,6 +312,17 @@ static void usage(FILE *f)
 		   "%s", MAXW, BATCH, wl_usage());
 }
 
+static int own_option(const char *opt, const char *val)
+{
+	if (!strcmp(opt, "--threads"))
+		nworkers = atoi(val);
+	else if (!strcmp(opt, "--pace-us"))
+		pace_ns = (uint64_t)atol(val) * 1000;
+	else
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	void *(*special[])(void *) = { checker, waiter, sleeper, feeder, reader };
@@ -319,28 +330,8 @@ int main(int argc, char **argv)
 	int expect;
 
 	wl_init("orthros-threads", "main");
-	for (int i = 1; i < argc; i++) {
-		int r = wl_option(argc, argv, &i);
-
-		if (r > 0)
-			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (r < 0 || i + 1 >= argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (!strcmp(argv[i], "--threads"))
-			nworkers = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--pace-us"))
-			pace_ns = (uint64_t)atol(argv[++i]) * 1000;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	if (wl_args(argc, argv, own_option, usage))
+		return 2;
 	if (nworkers < 1 || nworkers > MAXW) {
 		usage(stderr);
 		return 2;

@@ -28,7 +28,7 @@
 
 #include "../../arch/x86/kernel/fpu/internal.h"
 #include "../../arch/x86/kernel/fpu/xstate.h"
-#include "read_progress.h"
+#include "io_progress.h"
 #include "rescue.h"
 
 /* The number of a dead struct pid in the initial namespace (level 0). */
@@ -177,8 +177,8 @@ static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t, u
  * may have appended part of its buffer: restarted, it would append it again.  Its progress is its
  * iov_iter (ITER_UBUF on the user's buffer: iov_offset bytes done, count
  * left), in a live frame of the kernel stack, between where the stack was
- * left and the top: found by that shape, and used only if every copy found
- * agrees.  User space checks it against the queue's bytes before it trusts
+ * left and the top: found by that shape (the furthest of its copies, see
+ * orthros_io_progress()).  User space checks it against the queue's bytes before it trusts
  * it (see orthros-rescue's read_done()).
  */
 static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 ksp,
@@ -201,9 +201,6 @@ static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 
 		goto out;
 	n = orthros_io_progress(stack, top - ksp, regs->si, regs->dx,
 				regs->orig_ax == __NR_write ? ITER_SOURCE : ITER_DEST, &done);
-	if (n < 0)
-		pr_info("thread %d: two different progresses of its system call on its stack: ignored\n",
-			t->pid);
 	if (n > 0 && done <= U32_MAX) {
 		th->io_done = done;
 		th->flags |= ORTHROS_RXT_IO_KNOWN;

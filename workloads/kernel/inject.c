@@ -58,7 +58,7 @@
 #include <asm/unistd.h>
 
 #include "../heartbeat/orthros_heartbeat.h"
-#include "../migrate/read_progress.h"
+#include "../migrate/io_progress.h"
 
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20

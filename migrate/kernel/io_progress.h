@@ -6,8 +6,8 @@
  * live one (workloads/kernel/inject.c, to crash inside such a call on
  * purpose), so that both agree on what "bytes copied" means.
  */
-#ifndef ORTHROS_READ_PROGRESS_H
-#define ORTHROS_READ_PROGRESS_H
+#ifndef ORTHROS_IO_PROGRESS_H
+#define ORTHROS_IO_PROGRESS_H
 
 #include <linux/string.h>
 #include <linux/types.h>
@@ -18,8 +18,13 @@
  * the call reads into (dir ITER_DEST) or writes from (ITER_SOURCE) the user
  * buffer buf of count bytes: the call's iov_iter is ITER_UBUF, dir, on buf,
  * with iov_offset bytes done and count left, iov_offset + count = count
- * asked.  Returns how many copies were found (0: none) and sets *done; -1 if
- * two copies disagree.
+ * asked.  Returns how many copies were found (0: none) and sets *done to
+ * the furthest.  Copies may differ: sock_read_iter() and sock_write_iter()
+ * take the caller's iov_iter into a msghdr by value and write it back only
+ * on return, so while the protocol copies, the caller's copy (in
+ * new_sync_read()'s frame) still says 0 done.  A copy taken by value never
+ * runs ahead of the one being advanced (a revert only takes back what that
+ * one had advanced), so the furthest is the call's progress.
  */
 static inline int orthros_io_progress(const u8 *stack, size_t len, u64 buf, u64 count,
 				      bool dir, u64 *done)
@@ -39,9 +44,8 @@ static inline int orthros_io_progress(const u8 *stack, size_t len, u64 buf, u64 
 		memcpy(&left, it + offsetof(struct iov_iter, count), 8);
 		if (ubuf != buf || iov_offset > count || iov_offset + left != count)
 			continue;
-		if (n++ && iov_offset != *done)
-			return -1;
-		*done = iov_offset;
+		if (!n++ || iov_offset > *done)
+			*done = iov_offset;
 	}
 	return n;
 }
