@@ -24,18 +24,6 @@ crash() {
 	CRASH_PID=$!
 }
 
-# verify: every acknowledged byte on the backup's disk; the host reaches the service
-verify() {
-	local v port
-	v=$(vm exec backup 'orthros-writer verify --dir /data/w --acks /tmp/acks --json')
-	echo "figure: verify: $v"
-	port=$(vm port) || return 1
-	curl -sS --max-time 10 "http://127.0.0.1:$port/" | grep -q "Orthros service" ||
-		fail "the host cannot reach the service on 127.0.0.1:$port after failover" || return 1
-	python3 -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if v["bad_bytes"] == 0 and v["missing_files"] == 0 and v["short_files"] == 0 and v["acked_bytes"] > 0 else 1)' "$v" ||
-		fail "acknowledged data lost: $v"
-}
-
 # fsck: stop the service, unmount, power off; fsck.ext3 -n on the image
 fsck_clean() {
 	# httpd takes a moment to exit after its signal (longer while the next backup

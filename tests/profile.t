@@ -57,5 +57,27 @@ t_refuses_bad_owner() { refuses "unknown device owner" "unknown owner" 's/^devic
 t_refuses_missing_key() { refuses "missing key" "missing key 'ram'" '/^ram = /d'; }
 t_refuses_duplicate_key() { refuses "duplicate key" "duplicate key" 's/^cpu = max/cpu = max\ncpu = max/'; }
 t_refuses_garbage_line() { refuses "line without =" "expected 'key = value'" 's/^cpu = max/cpu max/'; }
+t_refuses_unknown_panic_on() { refuses "unknown failure in panic_on" "unknown failure 'warning'" 's/^panic_on = .*/panic_on = oops warning/'; }
+t_refuses_bad_core_stall() { refuses "core_stall_ms too short" "core_stall_ms" 's/^core_stall_ms = .*/core_stall_ms = 50/'; }
+
+# The failure policy reaches every OS's command line; "none" leaves the
+# kernels' detectors reporting only, Orthros's core check stays as set.
+t_policy_on_command_lines() {
+	local n f want='oops=panic softlockup_panic=1 nmi_watchdog=panic sysctl.kernel.panic_on_rcu_stall=1 hung_task_panic=1 panic_on_taint=0x20 orthros_core_stall='
+	for n in 1 2 3; do
+		for w in $want; do
+			prof cmdline $n | tr ' ' '\n' | grep -q "^$w" || fail "OS $n's command line lacks $w" || return 1
+		done
+	done
+	f=$(mktemp)
+	sed -e 's/^panic_on = .*/panic_on = none/' -e 's/^core_stall_ms = .*/core_stall_ms = 0/' "$PROFILE_FILE" >"$f"
+	n=$("$PROFILE_TOOL" --profile "$f" cmdline 2)
+	rm -f "$f"
+	for w in oops=panic softlockup_panic hung_task_panic panic_on_taint panic_on_rcu_stall; do
+		! grep -q "$w" <<<"$n" || fail "panic_on = none still sets $w: $n" || return 1
+	done
+	grep -q 'nmi_watchdog=nopanic' <<<"$n" && grep -q 'orthros_core_stall=0' <<<"$n" ||
+		fail "panic_on = none, core_stall_ms = 0: $n"
+}
 
 run_tests

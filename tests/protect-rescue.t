@@ -67,13 +67,13 @@ PY
 }
 
 crash() { # HOW: crash the active while the workloads run
-	local cmd
+	local cmd pid=
 	case $1 in
-	syscall) cmd='orthros-crash syscall' ;;
-	write) cmd="echo 'write $(pid_of orthros-filecheck)' > /sys/kernel/orthros_inject" ;;
-	user) cmd="echo 'user $(pid_of orthros-fpu)' > /sys/kernel/orthros_inject" ;;
-	corrupt) cmd="echo 'corrupt-task $(pid_of orthros-threads)' > /sys/kernel/orthros_inject" ;;
+	write) pid=$(pid_of orthros-filecheck) ;;
+	user) pid=$(pid_of orthros-fpu) ;;
+	corrupt) pid=$(pid_of orthros-threads) ;;
 	esac
+	cmd=$(crash_cmd "$1" "$pid") || return 1
 	crash_and_fail_over "$cmd" "$TMPD/st.json"
 }
 

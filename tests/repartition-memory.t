@@ -22,18 +22,6 @@ meminfo() {
 # crash the active in a system call and wait for the failover to finish
 crash_and_wait() { crash_and_fail_over 'orthros-crash syscall'; }
 
-# verify: every acknowledged byte on the new active's disk; the host reaches the service
-verify() {
-	local v port
-	v=$(vm exec backup 'orthros-writer verify --dir /data/w --acks /tmp/acks --json')
-	echo "figure: verify: $v"
-	port=$(vm port) || return 1
-	curl -sS --max-time 10 "http://127.0.0.1:$port/" | grep -q "Orthros service" ||
-		fail "the host cannot reach the service on 127.0.0.1:$port after failover" || return 1
-	python3 -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if v["bad_bytes"] == 0 and v["missing_files"] == 0 and v["short_files"] == 0 and v["acked_bytes"] > 0 else 1)' "$v" ||
-		fail "acknowledged data lost: $v"
-}
-
 # touch MIB: a process allocates and writes MIB MiB at once (busybox dd's buffer)
 touch_mib() {
 	vm exec backup --timeout 120 "dd if=/dev/zero of=/dev/null bs=${1}M count=1 2>&1 && echo touched-ok"

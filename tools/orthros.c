@@ -16,6 +16,7 @@
 #include "orthros_boot_abi.h"
 #include "shmlib.h"
 #include "peer.h"
+#include "watchdog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +54,7 @@ static void usage(FILE *f)
 		"       orthros failover register|migrate PATH\n"
 		"       orthros failover mark begin|end NAME | done | status | next-apic\n"
 		"       orthros failover memory | netunlock\n"
+		"       orthros watchdog --interval MS [--misses K] [--timeout S] -- CHECK...\n"
 		"\n"
 		"status: this OS's role, ordinal, cores (by local APIC ID), memory and\n"
 		"devices as the running kernel sees them, which devices the machine\n"
@@ -70,6 +72,10 @@ static void usage(FILE *f)
 		"the general area the dead OS had (once its memory is no longer read);\n"
 		"netunlock: let packets in again (held back from the failure notice on,\n"
 		"so that no protected connection is answered before it is restored).\n"
+		"watchdog: run CHECK every MS (killed after S seconds, default MS/1000\n"
+		"+ 1); each success is a beat of this OS's user-space watchdog, and the\n"
+		"peer fails this OS over when K (default 5) periods pass without one.\n"
+		"Stopping the watchdog (SIGTERM, SIGINT, or its death) unregisters it.\n"
 		"\n"
 		"exit status: 0 ok, 1 error, 2 usage error; exec: the command's\n");
 }
@@ -203,7 +209,9 @@ static double tsc_us(const struct orthros_hb_status *h, uint64_t tsc)
 static const char *failure_kind(unsigned int k)
 {
 	return k == ORTHROS_FAIL_PANIC ? "panic" : k == ORTHROS_FAIL_HEARTBEAT ?
-		"heartbeat timeout" : k == ORTHROS_FAIL_NO_BOOT ? "no boot" : "none";
+		"heartbeat timeout" : k == ORTHROS_FAIL_NO_BOOT ? "no boot" :
+		k == ORTHROS_FAIL_CORE_STALL ? "core stall" :
+		k == ORTHROS_FAIL_WATCHDOG ? "watchdog" : "none";
 }
 
 static const char *latency_from(unsigned int k)
@@ -337,11 +345,19 @@ static void print_hb_json(const struct peer *pr)
 		json_str(h->refused);
 	}
 	printf("}");
+	printf(",\"liveness\":{\"core_stall_ms\":%u,\"watchdog\":", h->core_stall_ms);
+	if (h->wd_period_ms)
+		printf("{\"period_ms\":%u,\"misses\":%u,\"pid\":%u,\"beats\":%llu}}",
+		       h->wd_period_ms, h->wd_misses, h->wd_pid, (unsigned long long)h->wd_count);
+	else
+		printf("null}");
 	if (!h->failure_valid)
 		return;
 	printf(",\"failure\":{\"ordinal\":%u,\"detected_by\":%u,\"kind\":\"%s\",\"cause\":",
 	       f->ordinal, f->detected_by, failure_kind(f->kind));
 	json_str(f->cause);
+	if (f->fault_tsc)
+		printf(",\"since_fault_us\":%.0f", tsc_us(h, f->detect_tsc) - tsc_us(h, f->fault_tsc));
 	printf(",\"last_beat\":%.0f,\"last_beat_count\":%llu,\"detected\":%.0f,"
 	       "\"detect_latency_us\":%.0f,\"latency_from\":\"%s\"}",
 	       f->last_beat_tsc ? tsc_us(h, f->last_beat_tsc) : 0.0,
@@ -365,6 +381,15 @@ static void print_hb_text(const struct peer *pr)
 		printf(", last %.1f ms ago, longest gap %.1f ms",
 		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000,
 		       h->max_gap_us / 1000.0);
+	printf("\n");
+	printf("liveness: ");
+	if (h->core_stall_ms)
+		printf("each core beats; silent %u ms fails this OS", h->core_stall_ms);
+	else
+		printf("cores not checked");
+	if (h->wd_period_ms)
+		printf("; watchdog pid %u every %u ms, %llu beats, %u missed fail this OS",
+		       h->wd_pid, h->wd_period_ms, (unsigned long long)h->wd_count, h->wd_misses);
 	printf("\n");
 	if (h->refused[0])
 		printf("refused:  %s\n", h->refused);
@@ -987,6 +1012,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2 && !strcmp(argv[1], "agent"))
 		return peer_agent();
+	if (argc >= 2 && !strcmp(argv[1], "watchdog")) {
+		r = watchdog_cmd(argc - 2, argv + 2);
+		if (r == 2)
+			usage(stderr);
+		return r;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "msg")) {
 		r = peer_msg(argc - 2, argv + 2);
 		if (r == 2)

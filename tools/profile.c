@@ -243,6 +243,63 @@ static int parse_devices(struct orth_profile *p, char *err, size_t len)
 	return 0;
 }
 
+static const char * const panic_on_names[] = {
+	"oops", "softlockup", "hardlockup", "rcu_stall", "hung_task", "bad_page",
+};
+
+/* A whole number in [lo, hi] from key, or an error. */
+static int parse_range(struct orth_profile *p, const char *key, unsigned int lo, unsigned int hi,
+		       unsigned int *out, char *err, size_t len)
+{
+	const char *v = need(p, key, err, len);
+	uint64_t x;
+
+	if (!v)
+		return -1;
+	if (parse_u64(v, &x) || x < lo || x > hi)
+		return fail(err, len, "%s: want %u-%u, got '%s'", key, lo, hi, v);
+	*out = (unsigned int)x;
+	return 0;
+}
+
+/*
+ * The failure policy (docs/liveness.md): which kernel failures panic (the
+ * panic is the failover's notice), the detectors' limits, and Orthros's own
+ * check of every core's beat.
+ */
+static int parse_policy(struct orth_profile *p, char *err, size_t len)
+{
+	const char *v = need(p, "panic_on", err, len);
+	char words[256], *w, *save;
+
+	if (!v)
+		return -1;
+	snprintf(words, sizeof(words), "%s", v);
+	p->panic_on = 0;
+	for (w = strtok_r(words, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t i;
+
+		if (!strcmp(w, "none"))
+			continue;
+		for (i = 0; i < sizeof(panic_on_names) / sizeof(panic_on_names[0]); i++)
+			if (!strcmp(w, panic_on_names[i]))
+				break;
+		if (i == sizeof(panic_on_names) / sizeof(panic_on_names[0]))
+			return fail(err, len, "panic_on: unknown failure '%s' (want oops softlockup hardlockup rcu_stall hung_task bad_page, or none)",
+				    w);
+		p->panic_on |= 1u << i;
+	}
+	if (parse_range(p, "watchdog_thresh_s", 1, 60, &p->watchdog_thresh_s, err, len) ||
+	    parse_range(p, "hung_task_s", 5, 3600, &p->hung_task_s, err, len) ||
+	    parse_range(p, "rcu_stall_s", 3, 300, &p->rcu_stall_s, err, len) ||
+	    parse_range(p, "core_stall_ms", 0, 60000, &p->core_stall_ms, err, len))
+		return -1;
+	if (p->core_stall_ms && p->core_stall_ms < 300)
+		return fail(err, len, "core_stall_ms: want 0 (off) or 300-60000, got %u",
+			    p->core_stall_ms);
+	return 0;
+}
+
 int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_t len)
 {
 	const char *v;
@@ -323,7 +380,7 @@ int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_
 	if (!need(p, "console_first", err, len) || !need(p, "console_backup_a", err, len) ||
 	    !need(p, "console_backup_b", err, len))
 		return -1;
-	return 0;
+	return parse_policy(p, err, len);
 }
 
 const char *orth_console_of(const struct orth_profile *p, unsigned int ordinal,
@@ -457,6 +514,30 @@ static size_t apics_param(const struct orth_profile *p, char *buf, size_t len)
 	return off;
 }
 
+/*
+ * The failure policy on every OS's command line (each OS may become the
+ * active): the kernel's own detectors and what they do.  Stack overflows
+ * (CONFIG_SCHED_STACK_END_CHECK) and double faults panic always; a WARNING
+ * never does (panic_on_warn stays 0).
+ */
+static size_t policy_params(const struct orth_profile *p, char *buf, size_t len)
+{
+	unsigned int on = p->panic_on;
+
+	return (size_t)snprintf(buf, len,
+		" watchdog_thresh=%u%s%s%s rcupdate.rcu_cpu_stall_timeout=%u%s sysctl.kernel.hung_task_timeout_secs=%u sysctl.kernel.hung_task_check_interval_secs=%u%s%s orthros_core_stall=%u",
+		p->watchdog_thresh_s,
+		on & ORTH_PANIC_OOPS ? " oops=panic" : "",
+		on & ORTH_PANIC_SOFTLOCKUP ? " softlockup_panic=1" : "",
+		on & ORTH_PANIC_HARDLOCKUP ? " nmi_watchdog=panic" : " nmi_watchdog=nopanic",
+		p->rcu_stall_s,
+		on & ORTH_PANIC_RCU_STALL ? " sysctl.kernel.panic_on_rcu_stall=1" : "",
+		p->hung_task_s, p->hung_task_s >= 20 ? p->hung_task_s / 10 : 2,
+		on & ORTH_PANIC_HUNG_TASK ? " hung_task_panic=1" : "",
+		on & ORTH_PANIC_BAD_PAGE ? " panic_on_taint=0x20" : "",
+		p->core_stall_ms);
+}
+
 int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, size_t len,
 		 char *err, size_t errlen)
 {
@@ -489,6 +570,7 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 				off < len ? len - off : 0);
 		off += takeover_list(p, buf + off, off < len ? len - off : 0);
 		off += general_param(p, buf + off, off < len ? len - off : 0);
+		off += policy_params(p, buf + off, off < len ? len - off : 0);
 		if (off >= len)
 			return fail(err, errlen, "command line too long");
 		return 0;
@@ -514,6 +596,8 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		off += (size_t)snprintf(buf + off, len - off, " memmap=%#llx$%#llx",
 					(unsigned long long)(res[i].end - res[i].start),
 					(unsigned long long)res[i].start);
+	if (off < len)
+		off += policy_params(p, buf + off, len - off);
 	if (off >= len)
 		return fail(err, errlen, "command line too long");
 	return 0;

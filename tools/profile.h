@@ -51,6 +51,20 @@ struct orth_profile {
 	struct orth_area area[AREA_COUNT];
 	int ndevices;
 	struct orth_device dev[ORTH_MAX_DEVICES];
+
+	/* the failure policy (panic_on: bits of enum orth_panic_on) */
+	unsigned int panic_on;
+	unsigned int watchdog_thresh_s, hung_task_s, rcu_stall_s, core_stall_ms;
+};
+
+/* The kernel failures turned into a panic, hence a failover (profile key panic_on). */
+enum orth_panic_on {
+	ORTH_PANIC_OOPS = 1 << 0,
+	ORTH_PANIC_SOFTLOCKUP = 1 << 1,
+	ORTH_PANIC_HARDLOCKUP = 1 << 2,
+	ORTH_PANIC_RCU_STALL = 1 << 3,
+	ORTH_PANIC_HUNG_TASK = 1 << 4,
+	ORTH_PANIC_BAD_PAGE = 1 << 5,
 };
 
 /* Load and check a profile; on error fill err and return -1. */

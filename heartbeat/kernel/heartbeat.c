@@ -78,6 +78,7 @@ static struct {
 	bool declared;			/* for this peer */
 	u32 pending_kind;		/* a failure to declare, from NMI or timer */
 	u64 pending_tsc;
+	char pending_cause[ORTHROS_CAUSE_LEN];	/* a core stall's or the watchdog's */
 	char refused[160];
 	bool failure_valid;
 	struct orthros_shm_failure failure;
@@ -169,6 +170,7 @@ static enum hrtimer_restart beat_tick(struct hrtimer *t)
 	WRITE_ONCE(mine->ordinal, hb.self);
 	WRITE_ONCE(mine->period_ms, period_ms);
 	WRITE_ONCE(mine->misses, misses);
+	orthros_live_refresh();
 	WRITE_ONCE(mine->tsc, now);
 	/* the time of a beat before its count */
 	smp_wmb();
@@ -206,8 +208,15 @@ static enum hrtimer_restart beat_tick(struct hrtimer *t)
 		hb.beats_sent++;
 		since = hb.last_beat_tsc ? hb.last_beat_tsc : max(hb.watch_tsc, os.up_tsc);
 		/* a beat may have come in after now was read */
-		if (now > since && now - since > tsc_of_ms((u64)period_ms * misses))
+		if (now > since && now - since > tsc_of_ms((u64)period_ms * misses)) {
 			suspect(ORTHROS_FAIL_HEARTBEAT, now);
+		} else if (!hb.pending_kind) {
+			u32 kind = orthros_live_check(peer, now, hb.pending_cause,
+						      sizeof(hb.pending_cause));
+
+			if (kind)
+				suspect(kind, now);
+		}
 		break;
 	case ORTHROS_OS_STOPPED:
 		if (hb.state != ORTHROS_PEER_STOPPED) {
@@ -295,7 +304,9 @@ static void refuse(u32 peer, u32 kind, const char *why)
 
 	pr_emerg("OS %u looks failed (%s), but the shared memory is not valid: %s; refusing to act on it\n",
 		 peer, kind == ORTHROS_FAIL_PANIC ? "failure notice" :
-		 kind == ORTHROS_FAIL_NO_BOOT ? "never came up" : "heartbeat timeout", why);
+		 kind == ORTHROS_FAIL_NO_BOOT ? "never came up" :
+		 kind == ORTHROS_FAIL_CORE_STALL ? "core stall" :
+		 kind == ORTHROS_FAIL_WATCHDOG ? "user-space watchdog" : "heartbeat timeout", why);
 	raw_spin_lock_irqsave(&hb.lock, flags);
 	strscpy(hb.refused, why, sizeof(hb.refused));
 	hb.state = ORTHROS_PEER_REFUSED;
@@ -322,6 +333,7 @@ static void declare(struct work_struct *w)
 	f.ordinal = hb.peer;
 	f.last_beat_tsc = hb.last_beat_tsc;
 	f.last_beat_count = hb.last_count;
+	memcpy(f.cause, hb.pending_cause, sizeof(f.cause));
 	raw_spin_unlock_irqrestore(&hb.lock, flags);
 	if (!f.kind || !f.ordinal)
 		return;
@@ -358,6 +370,10 @@ static void declare(struct work_struct *w)
 		snprintf(f.cause, sizeof(f.cause), "did not come up within %u s",
 			 BOOT_TIMEOUT_S);
 		break;
+	case ORTHROS_FAIL_CORE_STALL:
+	case ORTHROS_FAIL_WATCHDOG:
+		f.cause[sizeof(f.cause) - 1] = '\0';	/* orthros_live_check() said */
+		break;
 	default:
 		snprintf(f.cause, sizeof(f.cause),
 			 "heartbeat timeout: no beat for %u ms (%u beats of %u ms)",
@@ -366,6 +382,9 @@ static void declare(struct work_struct *w)
 		break;
 	}
 	fault = READ_ONCE(b->fault_tsc);
+	/* a test's mark (orthros_inject "mark", then LKDTM): latency from the trigger */
+	if (fault && fault <= f.detect_tsc && f.detect_tsc - fault < tsc_of_ms(600000))
+		f.fault_tsc = fault;
 	if (f.kind != ORTHROS_FAIL_PANIC && fault && fault <= f.detect_tsc &&
 	    fault >= f.last_beat_tsc - tsc_of_ms(period_ms)) {
 		f.ref_tsc = fault;
@@ -509,6 +528,8 @@ static long hb_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	unsigned long flags;
 	long err;
 
+	if (cmd == ORTHROS_HB_WATCHDOG || cmd == ORTHROS_HB_WATCHDOG_BEAT)
+		return orthros_live_ioctl(f, cmd, arg);
 	if (cmd != ORTHROS_HB_STATUS)
 		return -ENOTTY;
 	st = kzalloc(sizeof(*st), GFP_KERNEL);
@@ -533,14 +554,22 @@ static long hb_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	memcpy(st->refused, hb.refused, sizeof(st->refused));
 	st->failure = hb.failure;
 	raw_spin_unlock_irqrestore(&hb.lock, flags);
+	orthros_live_status(st);
 	err = copy_to_user((void __user *)arg, st, sizeof(*st)) ? -EFAULT : 0;
 	kfree(st);
 	return err;
 }
 
+static int hb_release(struct inode *inode, struct file *f)
+{
+	orthros_live_release(f);
+	return 0;
+}
+
 static const struct file_operations hb_fops = {
 	.owner		= THIS_MODULE,
 	.unlocked_ioctl	= hb_ioctl,
+	.release	= hb_release,
 };
 
 static struct miscdevice hb_dev = {
@@ -603,6 +632,7 @@ static int __init orthros_hb_init(void)
 	register_nmi_handler(NMI_LOCAL, notice_nmi, 0, "orthros");
 	atomic_notifier_chain_register(&panic_notifier_list, &panic_nb);
 	register_reboot_notifier(&reboot_nb);
+	orthros_live_start(hb.self, period_ms);
 	hrtimer_init(&beat_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED);
 	beat_timer.function = beat_tick;
 	beat_cpu = cpumask_first(cpu_online_mask);

@@ -12,4 +12,13 @@ void orthros_failure_declared(const struct orthros_shm_failure *f);
 /* Ask a dead OS's cores to save their tasks' user state and park; how many did. */
 unsigned int orthros_stop_by_nmi(const struct orthros_shm_os *dead, u32 self);
 
+/* liveness.c: every core's process-context beat and the user-space watchdog */
+struct file;
+void orthros_live_start(u32 ordinal, unsigned int period_ms);
+void orthros_live_refresh(void);
+u32 orthros_live_check(u32 peer, u64 now, char *cause, size_t len);
+long orthros_live_ioctl(struct file *f, unsigned int cmd, unsigned long arg);
+void orthros_live_release(struct file *f);
+void orthros_live_status(struct orthros_hb_status *st);
+
 #endif

@@ -12,7 +12,9 @@
  *   0x000000  header              written once, at creation; crc32
  *   0x001000  roles               who is active, who is backup; crc32
  *   0x002000  OS table            one record per OS (ordinal % SLOTS); crc32 each
- *   0x003000  heartbeat words     one line per OS slot; plain words, no checksum
+ *   0x003000  heartbeat words     one 512-byte line per OS slot: the heartbeat,
+ *                                 every core's beat, the user-space watchdog;
+ *                                 plain words, no checksum
  *   0x004000  failure notice      written by a dying kernel; crc32
  *   0x006000  failure record      written by the OS that detected it; crc32
  *   0x008000  process registry    filled by orthros-protect; crc32 per entry
@@ -45,7 +47,7 @@
 #include <linux/ioctl.h>
 
 #define ORTHROS_SHM_MAGIC	0x314d48534854524fULL	/* "ORTHSHM1" */
-#define ORTHROS_SHM_VERSION	1
+#define ORTHROS_SHM_VERSION	2	/* 2: the beat line has core and watchdog beats */
 
 #define ORTHROS_SHM_ROLES_OFF	0x001000
 #define ORTHROS_SHM_OS_OFF	0x002000
@@ -136,10 +138,29 @@ struct orthros_shm_os {
 };
 
 /*
- * One cache line per OS slot, written only by that OS (fault_tsc: by its
- * fault injector, a test aid).  Beats are counted, not checksummed: a torn
- * or garbage count only looks like one more beat.
+ * One line per OS slot (512 bytes: the page holds the eight), written only
+ * by that OS (fault_tsc: by its fault injector, a test aid).  Beats are
+ * counted, not checksummed: a torn or garbage count only looks like one
+ * more beat, and a check that finds it unchanged waits for the next.
+ *
+ * Three kinds of liveness (docs/liveness.md):
+ *   count      the heartbeat: an hrtimer on one core ("its timer fires");
+ *   core[]     one beat per online core, counted in process context by the
+ *              core's stopper thread, which an hrtimer on that core wakes
+ *              each period: it stops when the core runs with interrupts off,
+ *              or runs kernel code that never schedules (a lockup, a dead
+ *              spin on a lock), or its scheduler no longer runs;
+ *   wd_count   the user-space watchdog (orthros watchdog -- CHECK): a beat
+ *              each time CHECK succeeds, e.g. a request to the service.
  */
+struct orthros_shm_core {
+	__u32 apic;			/* the core's local APIC ID */
+	__u32 online;			/* 1 while its beats are expected */
+	__u64 count;			/* its process-context beats */
+};
+
+#define ORTHROS_WD_CHECK_LEN	96
+
 struct orthros_shm_beat {
 	__u64 count;			/* beats sent so far */
 	__u64 tsc;			/* time of the last one */
@@ -149,7 +170,18 @@ struct orthros_shm_beat {
 	__u32 notice;			/* != 0: a failure notice is in the notice record */
 	__u64 fault_tsc;		/* an injected fault, when one was */
 	__u64 parked;			/* its cores parked by its peer's stop NMI */
-	__u64 pad[2];
+	__u32 stall_ms;			/* a core whose beats stop this long failed; 0: off */
+	__u32 pad0;
+	__u64 pad1;
+	struct orthros_shm_core core[ORTHROS_SHM_MAX_APICS];	/* by CPU number */
+	__u32 wd_period_ms;		/* 0: no user-space watchdog */
+	__u32 wd_misses;		/* its beats missed this many periods: failed */
+	__u32 wd_pid;			/* the watchdog process */
+	__u32 pad2;
+	__u64 wd_count;			/* its beats */
+	__u64 wd_tsc;			/* its last beat */
+	char wd_check[ORTHROS_WD_CHECK_LEN];	/* what it runs, for the cause */
+	__u8 pad3[512 - 64 - 16 * ORTHROS_SHM_MAX_APICS - 32 - ORTHROS_WD_CHECK_LEN];
 };
 
 #define ORTHROS_CAUSE_LEN	256
@@ -173,6 +205,8 @@ enum orthros_failure_kind {
 	ORTHROS_FAIL_PANIC,		/* failure notice (NMI) */
 	ORTHROS_FAIL_HEARTBEAT,		/* K missed beats */
 	ORTHROS_FAIL_NO_BOOT,		/* never came up */
+	ORTHROS_FAIL_CORE_STALL,	/* a core's process-context beats stopped */
+	ORTHROS_FAIL_WATCHDOG,		/* the user-space watchdog's beats stopped */
 };
 
 /* What the detecting OS found: written once per failure. */
@@ -187,6 +221,7 @@ struct orthros_shm_failure {
 	__u64 ref_tsc;			/* the latency is counted from this */
 	__u32 ref_kind;			/* 0 last beat, 1 panic notice, 2 injected fault */
 	__u32 missed;			/* beats missed at detection */
+	__u64 fault_tsc;		/* a fault injected (marked) before it, 0: none */
 	char cause[ORTHROS_CAUSE_LEN];
 	__u32 stop;			/* the failed OS, once its cores are asked to park */
 	__u32 checksum;
@@ -343,8 +378,28 @@ struct orthros_hb_status {
 	__u32 failure_valid;
 	char refused[160];		/* why this OS refused to act, if it did */
 	struct orthros_shm_failure failure;	/* the last failure it declared */
+	/* this OS's own liveness, as its peer checks it */
+	__u32 core_stall_ms;		/* 0: its cores are not checked */
+	__u32 wd_period_ms;		/* 0: no user-space watchdog */
+	__u32 wd_misses;
+	__u32 wd_pid;
+	__u64 wd_count;
 };
 #define ORTHROS_HB_STATUS	_IOR(0xb8, 3, struct orthros_hb_status)
+
+/*
+ * The user-space watchdog (orthros watchdog): ORTHROS_HB_WATCHDOG registers
+ * (period_ms 0: unregisters) the caller's open file as this OS's one
+ * watchdog (root; EBUSY if another file has it); ORTHROS_HB_WATCHDOG_BEAT
+ * counts a beat.  Closing the file unregisters it.
+ */
+struct orthros_hb_watchdog {
+	__u32 period_ms;		/* 10 ms - 600 s */
+	__u32 misses;			/* 1 - 1000 */
+	char check[ORTHROS_WD_CHECK_LEN];	/* what it checks, for the cause */
+};
+#define ORTHROS_HB_WATCHDOG	_IOW(0xb8, 11, struct orthros_hb_watchdog)
+#define ORTHROS_HB_WATCHDOG_BEAT _IO(0xb8, 12)
 
 /*
  * /dev/orthros-failover: the takeover's timeline and the page-cache

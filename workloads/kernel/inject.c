@@ -215,7 +215,12 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 	arg = strchr(cmd, ' ');
 	if (arg)
 		*arg++ = '\0';
-	if (!strcmp(cmd, "panic")) {
+	if (!strcmp(cmd, "mark")) {
+		/* a fault comes next from elsewhere (LKDTM): its time, for the latency */
+		orthros_hb_note_fault();
+		pr_info("fault mark by pid %d\n", current->pid);
+		return count;
+	} else if (!strcmp(cmd, "panic")) {
 		orthros_hb_note_fault();
 		panic("orthros-inject: panic in a system call (write by pid %d, %s)",
 		      current->pid, current->comm);
