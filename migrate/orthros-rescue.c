@@ -2261,7 +2261,10 @@ static void log_tail(const char *dir)
 {
 	char cmd[4200];
 
-	snprintf(cmd, sizeof(cmd), "tail -n 20 '%s/restore.log' >&2", dir);
+	/* the prefix: the harness shows the rescue's lines of a failed test */
+	snprintf(cmd, sizeof(cmd),
+		 "grep -n -i -e error -e fail '%s/restore.log' | tail -n 8 | sed 's/^/orthros-rescue: criu: /' >&2; "
+		 "tail -n 12 '%s/restore.log' | sed 's/^/orthros-rescue: criu: /' >&2", dir, dir);
 	if (system(cmd))
 		fprintf(stderr, "orthros-rescue: no %s/restore.log\n", dir);
 }

@@ -149,8 +149,8 @@ console_tails() {
 		tail -n 25 "$f" | tr -d '\r'
 		# what the rescue said (its lines scroll off the tail: the next test reuses the machine's name)
 		if grep -aq 'orthros-rescue: ' "$f"; then
-			echo "--- the rescue's lines in $(basename "$f") (last 30) ---"
-			grep -a 'orthros-rescue: ' "$f" | tail -n 30 | tr -d '\r'
+			echo "--- the rescue's lines in $(basename "$f") (last 50) ---"
+			grep -a 'orthros-rescue: ' "$f" | tail -n 50 | tr -d '\r'
 		fi
 	done
 }
