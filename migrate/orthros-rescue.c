@@ -1213,6 +1213,27 @@ static void undo_partial_append(const struct rproc *p, const struct orthros_rx_r
 	}
 }
 
+/*
+ * Every thread's O_APPEND write that the dead kernel had half done is cut
+ * back (undo_partial_append()) before any image is written: the processes
+ * of a tree share their files' entries in files.img, whose size criu checks
+ * ("has bad size"), and the first process to name a file writes its entry
+ * (seen: an Apache child's cut of access.log after the parent had written
+ * it: criu restore failed for the whole tree).
+ */
+static void cut_partial_appends(void)
+{
+	for (uint32_t i = 0; i < nr_procs; i++)
+		for (uint32_t j = 0; j < procs[i].nr_thr; j++) {
+			const struct orthros_rx_thread *t = procs[i].thr[j];
+			int64_t ax = (int64_t)t->regs.ax;
+
+			if ((int64_t)t->regs.orig_ax >= 0 &&
+			    (ax == -ERESTARTSYS || (ax == -ENOSYS && (t->flags & ORTHROS_RXT_IN_SYSCALL))))
+				undo_partial_append(&procs[i], &t->regs, t);
+		}
+}
+
 static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
 			  const struct orthros_rx_thread *t)
 {
@@ -1224,7 +1245,7 @@ static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
 	if (ax == -ERESTARTSYS || (ax == -ENOSYS && (tflags & ORTHROS_RXT_IN_SYSCALL))) {
 		if (pipe_write_done(p, r, tid) || tcp_write_done(p, r, tid) || read_done(p, r, t))
 			return;
-		undo_partial_append(p, r, t);
+		/* an O_APPEND write half done was cut back already: cut_partial_appends() */
 	}
 	if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND ||
 	    ax == -ERESTART_RESTARTBLOCK ||
@@ -1891,6 +1912,7 @@ static void write_images(int dir)
 	pb_varint(&m, 4, 1);
 	put_one(dir, "inventory.img", INVENTORY_MAGIC, &m);
 
+	cut_partial_appends();
 	for (uint32_t i = 0; i < nr_procs; i++) {
 		procs[i].vm_id = next_id++;
 		procs[i].files_id = next_id++;
