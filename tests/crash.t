@@ -57,7 +57,9 @@ prof() { "$TOP/build/host/orthros-profile" --profile "$TOP/machine.conf" get "$1
 # task in hung_task_s plus one check interval; each plus 1.5 s of slack.
 PANIC_MS=1500
 stall_ms() { echo $(($(prof core_stall_ms) + 1500)); }
-hung_ms() { local h; h=$(prof hung_task_s); echo $((h * 1000 + (h >= 20 ? h / 10 : 2) * 1000 + 1500)); }
+# the hung-task limit and check interval as the command line has them (tools/profile.c derives the interval)
+param() { "$PROFILE_TOOL" --profile "$PROFILE_FILE" cmdline 1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+hung_ms() { echo $(( ($(param sysctl.kernel.hung_task_timeout_secs) + $(param sysctl.kernel.hung_task_check_interval_secs)) * 1000 + 1500 )); }
 
 t_panic() { lkdtm PANIC panic 'panic: dumptest' $PANIC_MS; }
 t_bug() { lkdtm BUG panic 'panic: Fatal exception' $PANIC_MS; }
