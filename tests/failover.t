@@ -86,6 +86,39 @@ PY
 	verify
 }
 
+# A file whose last journal transaction had committed before the crash is on the
+# disk already: the migration leaves it alone (it used to rewrite every cached
+# file, and a repeated failover's migration grew with each generation's files),
+# while the writer's files, in the running transaction, are still copied.
+t_committed_files_are_left_alone() {
+	local st sum
+	pair || return 1
+	vm exec active 'dd if=/dev/urandom of=/data/committed bs=64k count=64 2>/dev/null &&
+		md5sum /data/committed > /tmp/committed.md5 && sync' || return 1
+	sum=$(vm exec active 'cut -d" " -f1 /tmp/committed.md5') || return 1
+	hold_cache || return 1
+	run_writer || return 1
+	crash syscall
+	wait_for 90 "the failover to finish" failover_done
+	local rc=$?
+	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
+	[ $rc -eq 0 ] || return 1
+	timeline
+	st=$(status_json backup) || fail "the backup stopped answering" || return 1
+	python3 - "$st" <<'PY' || return 1
+import json, sys
+m = json.loads(sys.argv[1])["failover"]["migrate"]
+print("figure: %d files written, %d committed files left alone" % (m["files"], m["committed"]))
+assert m["committed"] >= 1, "no committed file was left alone: %s" % m
+assert m["files"] >= 8, "the writer's 8 files were not all written: %s" % m
+PY
+	! vm exec backup 'dmesg | grep "orthros-migrate: /committed:"' ||
+		fail "the migration rewrote /committed, whose transaction had committed" || return 1
+	[ "$(vm exec backup 'md5sum /data/committed | cut -d" " -f1')" = "$sum" ] ||
+		fail "/data/committed changed across the failover" || return 1
+	verify
+}
+
 # The same as failover-during-syscall with the migration switched off: the loss must show.
 t_without_migration_loses_data() {
 	pair orthros_migrate=off || return 1

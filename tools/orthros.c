@@ -499,9 +499,9 @@ static void print_failover_json(void)
 	       (unsigned long long)m->pages, (unsigned long long)m->bytes,
 	       (unsigned long long)m->skipped);
 	json_str(m->first_skip);
-	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu",
+	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu,\"committed\":%llu",
 	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
-	       (unsigned long long)m->sync_us);
+	       (unsigned long long)m->sync_us, (unsigned long long)m->committed);
 	printf("},\"rescue\":%s,\"processes\":[", fo.rescue_off ? "false" : "true");
 	for (unsigned int i = 0; i < fo.nr_rescued && i < ORTHROS_MAX_RESCUED; i++) {
 		const struct orthros_rescued *r = &fo.rescued[i];
@@ -542,10 +542,11 @@ static void print_failover_text(void)
 			printf("  took %10.3f ms\n", fo.phases[i].duration_us / 1000.0);
 	}
 	if (fo.migrate.inodes || fo.migrate.skipped)
-		printf("  migrated: %llu files (%llu created, %llu resized), %llu pages, %llu bytes; %llu skipped%s%s\n",
+		printf("  migrated: %llu files (%llu created, %llu resized), %llu pages, %llu bytes; %llu committed, left alone; %llu skipped%s%s\n",
 		       (unsigned long long)fo.migrate.files, (unsigned long long)fo.migrate.created,
 		       (unsigned long long)fo.migrate.resized, (unsigned long long)fo.migrate.pages,
-		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.skipped,
+		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.committed,
+		       (unsigned long long)fo.migrate.skipped,
 		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
 	if (fo.migrate.files)
 		printf("  migration time: %.3f ms copying from the dead memory, %.3f ms writing, %.3f ms in fsync\n",

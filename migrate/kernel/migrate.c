@@ -22,10 +22,12 @@
  * A structure that does not check costs that object (a file, or the rest of
  * the list), reported in the stats, never this OS.  For each regular file with
  * dirty state or cached pages: open it (creating it if the disk does not have
- * it yet), write every dirty or writeback page and every clean up-to-date
- * cached page inside i_size (ext4 counts a page clean once it is written into
- * the running journal transaction, before that commits; runs of contiguous
- * pages with one write each), set the size to i_size, fsync.
+ * it yet), write every dirty or writeback page and, unless the journal
+ * transaction that last changed the inode had committed, every clean
+ * up-to-date cached page inside i_size (ext4 counts a page clean once it is
+ * written into the running journal transaction, before that commits; runs of
+ * contiguous pages with one write each), set the size to i_size, fsync.
+ * What is left is what fsync() in the dead kernel would have had to do.
  */
 #define pr_fmt(fmt) "orthros-migrate: " fmt
 
@@ -46,6 +48,7 @@
 #include <linux/string.h>
 #include <linux/xarray.h>
 
+#include "ext4.h"	/* the dead inode's journal transaction (Makefile: -I fs/ext4) */
 #include "../shmem/orthros_shm.h"
 #include "dead.h"
 #include "orthros_migrate.h"
@@ -58,6 +61,8 @@
 struct dead {
 	struct orthros_dead dm;
 	struct orthros_migrate_stats *st;
+	bool journal;			/* commit_seq read from the dead journal */
+	tid_t commit_seq;		/* its last committed transaction */
 	char *run;			/* RUN_BYTES: a run of pages copied out */
 	u64 read_ns, write_ns, sync_ns;	/* where the time goes */
 };
@@ -306,6 +311,40 @@ static void walk_pages(struct file_job *j, const struct xarray *xa)
 		copy_dead_page(j, 0, (u64)head);
 }
 
+/*
+ * Had the journal transaction that last changed this dead inode committed,
+ * with i_size on the disk?  ext4 records that transaction in i_sync_tid
+ * (every journalled change of the inode: its size, its blocks, its times);
+ * ext4_fsync() commits it unless it had.  Unreadable: no.
+ */
+static bool inode_committed(struct dead *d, u64 inode_va, const struct inode *in)
+{
+	u64 ei_va = inode_va - offsetof(struct ext4_inode_info, vfs_inode);
+	loff_t disksize;
+	tid_t tid;
+
+	if (!d->journal ||
+	    dead_read(d, ei_va + offsetof(struct ext4_inode_info, i_sync_tid), &tid, sizeof(tid)) ||
+	    dead_read(d, ei_va + offsetof(struct ext4_inode_info, i_disksize), &disksize,
+		      sizeof(disksize)))
+		return false;
+	return disksize == in->i_size && tid_geq(d->commit_seq, tid);
+}
+
+/* The dead file system's last committed journal transaction, if it has a journal. */
+static void read_commit_seq(struct dead *d, const struct super_block *sb)
+{
+	u64 sbi = (u64)sb->s_fs_info, journal;
+
+	if (!sbi ||
+	    dead_read(d, sbi + offsetof(struct ext4_sb_info, s_journal), &journal,
+		      sizeof(journal)) || !journal ||
+	    dead_read(d, journal + offsetof(journal_t, j_commit_sequence), &d->commit_seq,
+		      sizeof(d->commit_seq)))
+		return;
+	d->journal = true;
+}
+
 static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
 			  const char *mnt)
 {
@@ -321,17 +360,24 @@ static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
 
 	if (!S_ISREG(in->i_mode) || !in->i_nlink)
 		return;
-	/*
-	 * A clean inode or page is not yet on the disk: ext4 writes it into
-	 * the running journal transaction, which commits every few seconds.
-	 * So every cached up-to-date page of every file is copied (the dirty
-	 * ones and the clean ones), and every size set; a file with nothing
-	 * cached and nothing dirty is left alone.
-	 */
-	j.all = true;
 	if (!(in->i_state & I_DIRTY_ALL) && !in->i_data.nrpages &&
 	    !(in->i_data.i_pages.xa_flags & (XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1))))
 		return;
+	/*
+	 * A clean inode or page is not yet on the disk while the journal
+	 * transaction that last changed the inode runs: ext4 writes it into
+	 * that transaction, which commits every few seconds.  So, unless that
+	 * transaction had committed, every cached up-to-date page is copied
+	 * (the dirty ones and the clean ones) and the size set; once it had,
+	 * only the dirty and writeback pages (what fsync() would still have
+	 * written), and a file with none of them is left alone.
+	 */
+	j.all = !inode_committed(d, inode_va, in);
+	if (!j.all && !(in->i_data.i_pages.xa_flags &
+			(XA_FLAGS_MARK(XA_MARK_0) | XA_FLAGS_MARK(XA_MARK_1)))) {
+		d->st->committed++;
+		return;
+	}
 	if (in->i_size < 0 || in->i_size > (1LL << 40)) {
 		skip(d, "inode %lu: size %lld", in->i_ino, in->i_size);
 		return;
@@ -436,9 +482,11 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
 		goto out;
 	}
 	path_put(&here);
+	read_commit_seq(d, sb);
 
-	pr_info("migrating OS %u's dirty page cache of %s into %s\n", ordinal,
-		d->dm.facts.data_path, mnt);
+	pr_info("migrating OS %u's dirty page cache of %s into %s (journal %s %u)\n", ordinal,
+		d->dm.facts.data_path, mnt, d->journal ? "committed to" : "not read",
+		d->commit_seq);
 	head = sb_va + offsetof(struct super_block, s_inodes);
 	next = (u64)sb->s_inodes.next;
 	tortoise = next;
@@ -472,8 +520,9 @@ int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *
 	st->read_us = div_u64(d->read_ns, NSEC_PER_USEC);
 	st->write_us = div_u64(d->write_ns, NSEC_PER_USEC);
 	st->sync_us = div_u64(d->sync_ns, NSEC_PER_USEC);
-	pr_info("%llu inodes looked at, %llu files written (%llu created, %llu resized), %llu pages, %llu bytes, %llu skipped\n",
-		st->inodes, st->files, st->created, st->resized, st->pages, st->bytes, st->skipped);
+	pr_info("%llu inodes looked at, %llu files written (%llu created, %llu resized), %llu pages, %llu bytes, %llu committed left alone, %llu skipped\n",
+		st->inodes, st->files, st->created, st->resized, st->pages, st->bytes,
+		st->committed, st->skipped);
 out:
 	orthros_dead_close(&d->dm);
 	kvfree(d->run);

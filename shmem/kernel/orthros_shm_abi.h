@@ -435,6 +435,8 @@ struct orthros_migrate_stats {
 	__u64 read_us;			/* copying out of the dead memory */
 	__u64 write_us;			/* writing through this OS's file system */
 	__u64 sync_us;			/* fsync of the files written */
+	__u64 committed;		/* files cached but clean, their journal
+					 * transaction committed: left alone */
 };
 
 /* What became of one registered process (the failover script reports it). */
