@@ -64,7 +64,12 @@ hung_ms() { echo $(( ($(param sysctl.kernel.hung_task_timeout_secs) + $(param sy
 t_panic() { lkdtm PANIC panic 'panic: dumptest' $PANIC_MS; }
 t_bug() { lkdtm BUG panic 'panic: Fatal exception' $PANIC_MS; }
 t_exception() { lkdtm EXCEPTION panic 'panic: Fatal exception' $PANIC_MS; }
-t_access_null() { lkdtm ACCESS_NULL panic 'panic: Fatal exception' $PANIC_MS; }
+# the failure notice carries the dead kernel's last log: the oops in it
+t_access_null() {
+	lkdtm ACCESS_NULL panic 'panic: Fatal exception' $PANIC_MS &&
+	vm exec backup 'orthros status --log' | grep -q "NULL pointer dereference" ||
+		fail "the notice's log lacks the oops"
+}
 t_corrupt_list_add() { lkdtm CORRUPT_LIST_ADD panic 'panic: Fatal exception' $PANIC_MS; }
 t_exhaust_stack() { lkdtm EXHAUST_STACK panic 'panic: ' $PANIC_MS; }
 t_softlockup() { lkdtm SOFTLOCKUP 'core stall' 'core stall: CPU [0-9]+ \(APIC [0-9]+\)' "$(stall_ms)"; }

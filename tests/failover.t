@@ -36,6 +36,23 @@ fsck_clean() {
 		{ cat "$TMPD/fsck.out"; fail "fsck.ext3 -n found problems"; }
 }
 
+# the cause each crash leaves in the backup's failure record
+declare -A CAUSE=([syscall]="orthros-inject: panic in a system call"
+	[write]="in the middle of write()" [user]="interrupted in user code")
+
+# detected HOW: the backup recorded a panic with HOW's cause, a detection
+# latency and the last beat it saw (heartbeat.t's detection tests, merged here)
+detected() {
+	status_json backup | python3 -c 'import json,sys
+s = json.load(sys.stdin)
+f = s.get("failure")
+assert f, "no failure in the status: %s" % s
+assert f["ordinal"] == 1 and f["kind"] == "panic", f
+assert sys.argv[1] in f["cause"], "cause %r lacks %r" % (f["cause"], sys.argv[1])
+assert f["detect_latency_us"] > 0 and f["last_beat"] > 0, f
+print("figure: detected: %s; latency %.3f ms from the %s; last beat #%d" % (f["cause"], f["detect_latency_us"] / 1e3, f["latency_from"], f["last_beat_count"]))' "${CAUSE[$1]}"
+}
+
 timeline() {
 	status_json backup | python3 -c 'import json,sys
 f = json.load(sys.stdin)["failover"]
@@ -54,6 +71,7 @@ failover_after() {
 	local rc=$?
 	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
 	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
+	detected "$1" || return 1
 	timeline
 	verify && fsck_clean
 }

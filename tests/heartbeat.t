@@ -88,24 +88,9 @@ PY
 	return 0
 }
 
-t_detects_panic_in_syscall() {
-	crash_detected syscall "orthros-inject: panic in a system call" panic
-}
-
-t_detects_panic_in_file_write() {
-	crash_detected write "in the middle of write()" panic
-}
-
-t_detects_panic_in_user_code() {
-	crash_detected user "interrupted in user code" panic
-}
-
-t_detects_oops_with_panic_on_oops() {
-	crash_detected oops "Fatal exception" panic &&
-	vm exec backup 'orthros status --log' | grep -q "NULL pointer dereference" ||
-		fail "the notice's log lacks the oops"
-}
-
+# A panic in a system call, in a file write and in user code: failover.t checks
+# each one's cause and latency on its way to the failover; an oops: crash.t's
+# LKDTM matrix (BUG, ACCESS_NULL, EXCEPTION ...).
 t_detects_hard_hang() {
 	crash_detected hang "heartbeat timeout" "heartbeat timeout"
 }

@@ -9,12 +9,15 @@ protected process and the service, and prints one line: generation, crash
 kind, detection, each phase, the time until the new backup watched, memory and
 cores of the new active.  A generation's data is checked after each of the
 next KEEP failovers (one rotation of the crash kinds), then removed.  Ends
-with a summary; exit 1 on any loss, 2 on a usage error.  See docs/failover.md, "Repeated failover".
+with a summary; exit 1 on any loss, 2 on a usage error, 3 when QEMU itself
+crashed under the machine (Debian 12's QEMU 7.2 multi-threaded TCG: a SIGSEGV
+now and then, nothing the guests do; tests/README.md).  See docs/failover.md, "Repeated failover".
 """
 import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -51,8 +54,10 @@ class Machine:
         p = subprocess.run([os.path.join(TOP, "tests", "vm"), "--name", self.name, *args],
                            capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
-            raise Loss(f"tests/vm {' '.join(args)[:200]}: exit {p.returncode}: "
-                       f"{(p.stdout + p.stderr).strip()[-600:]}")
+            out = (p.stdout + p.stderr).strip()
+            if "QEMU exited" in out:  # its reason first, then the consoles' tails
+                out = out[out.index("QEMU exited"):][:1500]
+            raise Loss(f"tests/vm {' '.join(args)[:200]}: exit {p.returncode}: {out[-600:] if 'QEMU exited' not in out else out}")
         return p.stdout
 
     def exec(self, area, cmd, timeout=30, check=True):
@@ -74,6 +79,17 @@ class Machine:
                 last = e
             time.sleep(0.3)
         raise Loss(f"timed out after {seconds}s waiting for {what}" + (f" ({last})" if last else ""))
+
+
+def qemu_signal(name):
+    """The signal QEMU died of (tests/vm keeps its exit status), or None."""
+    try:
+        code = int(open(os.path.join(TOP, "build", "vm", name, "qemu.exit")).read().strip())
+    except (OSError, ValueError):
+        return None
+    if code > 128 and code - 128 not in (signal.SIGKILL, signal.SIGTERM):
+        return signal.Signals(code - 128).name
+    return None
 
 
 def area_of(ordinal):
@@ -218,6 +234,18 @@ def one_failover(m, g, kind, port, rng, totals):
         f"[{time.time() - t0:.0f}s]")
     totals["failovers"] += 1
     totals["procs"] = len(procs)
+    row = {n: ph[n]["duration_us"] / 1000 for n in names if n in ph}
+    row.update({"service-back": done_ms, "backup-watching": backup_ms})
+    totals["rows"].append(row)
+
+
+def spread(rows):
+    """min / median / max of each figure over the failovers so far."""
+    out = []
+    for n in rows[0] if rows else []:
+        v = sorted(r[n] for r in rows if n in r)
+        out.append(f"{n} {v[0]:.0f}/{v[len(v) // 2]:.0f}/{v[-1]:.0f}")
+    return "ms min/median/max: " + ", ".join(out)
 
 
 def main():
@@ -240,7 +268,7 @@ def main():
     prof = subprocess.run([os.path.join(TOP, "build", "host", "orthros-profile"), "--profile",
                            os.path.join(TOP, "machine.conf"), "get", "apic_ids"],
                           capture_output=True, text=True, check=True).stdout.split()
-    totals = {"failovers": 0, "acked": 0, "procs": 0, "apics": prof}
+    totals = {"failovers": 0, "acked": 0, "procs": 0, "apics": prof, "rows": []}
     log(f"failover soak: {a.count} failovers, crash kinds {','.join(kinds)}, seed {seed}, machine {a.name}")
     rc = 0
     try:
@@ -252,17 +280,25 @@ def main():
         for i in range(a.count):
             one_failover(m, i + 1, kinds[(start + i) % len(kinds)], port, rng, totals)
     except Loss as e:
-        log(f"LOSS: {e}")
-        rc = 1
+        crashed = qemu_signal(a.name)
+        if crashed:  # the emulator died under the machine: nothing the guests did
+            log(f"ABORTED: QEMU crashed ({crashed}) during failover {totals['failovers'] + 1}; "
+                f"not a loss of the guests: {str(e)[:300]}")
+            rc = 3
+        else:
+            log(f"LOSS: {e}")
+            rc = 1
     except KeyboardInterrupt:
         log("interrupted")
         rc = 1
     finally:
         if not a.keep:
             m.vm("kill", check=False)
+    if totals["rows"]:
+        log(spread(totals["rows"]))
     log(f"summary: {totals['failovers']}/{a.count} failovers, generation {totals['failovers'] + 1}, "
         f"{totals['acked']} acknowledged bytes checked, {totals['procs']} protected processes alive, "
-        f"{'0 losses' if rc == 0 else 'LOSS'}; seed {seed}")
+        f"{'0 losses' if rc == 0 else 'QEMU crashed' if rc == 3 else 'LOSS'}; seed {seed}")
     return rc
 
 
