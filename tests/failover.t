@@ -85,6 +85,8 @@ t_in_user_code() { failover_after user; }
 t_survives_corrupted_page_cache() {
 	local st
 	pair || return 1
+	# held dirty in the cache: a file committed and clean is not read at all
+	hold_cache || return 1
 	run_writer || return 1
 	vm exec active 'dd if=/dev/urandom of=/data/w/victim bs=4k count=8 2>/dev/null' || return 1
 	vm exec active --timeout 40 'echo "corrupt /data/w/victim" > /sys/kernel/orthros_inject' >/dev/null 2>&1 &
