@@ -79,7 +79,7 @@ start() {
 net_state() {
 	echo "host peer: $(cat "$PEER_ST")"
 	tail -5 "$PEER_ERR"
-	vm exec "${1:-backup}" --timeout 10 "tail -3 $WL/net.log; grep -A1 '^Tcp:' /proc/net/snmp; cat /proc/net/tcp; dmesg | grep -i 'orthros\|TCP' | tail -8"
+	vm exec "${1:-backup}" --timeout 10 "tail -3 $WL/net.log; grep -A1 '^Tcp:' /proc/net/snmp; awk '/^TcpExt:/ { if (!h) { split(\$0, n); h = 1 } else { for (i = 2; i <= NF; i++) if (\$i != 0) printf \"%s=%s \", n[i], \$i; print \"\" } }' /proc/net/netstat; cat /proc/net/tcp; dmesg | grep -i 'orthros\|TCP' | tail -8"
 }
 
 # Apache httpd (Debian's apache2-bin, installed on the user-data disk by
