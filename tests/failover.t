@@ -61,16 +61,22 @@ m = f["migrate"]
 print("figure: migrated %d files (%d created, %d resized), %d pages, %d bytes; %d skipped" % (m["files"], m["created"], m["resized"], m["pages"], m["bytes"], m["skipped"]))'
 }
 
+# await_failover: wait for the failover the crash started, then stop the
+# crash command (its console died with the active)
+await_failover() {
+	wait_for 90 "the failover to finish" failover_done
+	local rc=$?
+	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
+	return $rc
+}
+
 # failover_after HOW [hold]: the whole story for one way of crashing
 failover_after() {
 	pair || return 1
 	if [ "${2:-}" = hold ]; then hold_cache || return 1; fi
 	run_writer || return 1
 	crash "$1"
-	wait_for 90 "the failover to finish" failover_done
-	local rc=$?
-	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
-	[ $rc -eq 0 ] || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
+	await_failover || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
 	detected "$1" || return 1
 	timeline
 	verify && fsck_clean
@@ -91,10 +97,7 @@ t_survives_corrupted_page_cache() {
 	vm exec active 'dd if=/dev/urandom of=/data/w/victim bs=4k count=8 2>/dev/null' || return 1
 	vm exec active --timeout 40 'echo "corrupt /data/w/victim" > /sys/kernel/orthros_inject' >/dev/null 2>&1 &
 	CRASH_PID=$!
-	wait_for 90 "the failover to finish" failover_done
-	local rc=$?
-	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
-	[ $rc -eq 0 ] || return 1
+	await_failover || return 1
 	timeline
 	st=$(status_json backup) || fail "the backup stopped answering" || return 1
 	python3 - "$st" <<'PY' || return 1
@@ -119,10 +122,7 @@ t_committed_files_are_left_alone() {
 	hold_cache || return 1
 	run_writer || return 1
 	crash syscall
-	wait_for 90 "the failover to finish" failover_done
-	local rc=$?
-	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
-	[ $rc -eq 0 ] || return 1
+	await_failover || return 1
 	timeline
 	st=$(status_json backup) || fail "the backup stopped answering" || return 1
 	python3 - "$st" <<'PY' || return 1
@@ -145,10 +145,8 @@ t_without_migration_loses_data() {
 	hold_cache || return 1
 	run_writer || return 1
 	crash syscall
-	wait_for 90 "the failover to finish" failover_done
-	local rc=$? v
-	kill "$CRASH_PID" 2>/dev/null; wait "$CRASH_PID" 2>/dev/null
-	[ $rc -eq 0 ] || return 1
+	await_failover || return 1
+	local v
 	v=$(vm exec backup 'orthros-writer verify --dir /data/w --acks /tmp/acks --json')
 	echo "figure: without migration: $v"
 	python3 -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if v["bad_bytes"] > 0 or v["missing_files"] > 0 or v["short_files"] > 0 else 1)' "$v" ||

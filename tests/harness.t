@@ -66,6 +66,23 @@ t_exec_no_backup() {
 	grep -q "no backup OS is running" <<<"$out" || fail "unclear message: $out"
 }
 
+# `tests/vm crashed` (the soak asks it after a failure): a QEMU that died of a
+# signal is named; one killed (SIGKILL, as `vm kill` does) or still running is not.
+t_crashed_names_a_qemu_signal() {
+	local d out rc
+	d=$(mktemp -d) || return 1
+	mkdir "$d/m" && echo 139 > "$d/m/qemu.exit"
+	out=$(ORTHROS_VM_DIR=$d "$TOP/tests/vm" --name m crashed)
+	rc=$?
+	expect_eq "status after SIGSEGV" "$rc" 0 && expect_eq "signal" "$out" SIGSEGV || { rm -rf "$d"; return 1; }
+	echo 137 > "$d/m/qemu.exit"
+	ORTHROS_VM_DIR=$d "$TOP/tests/vm" --name m crashed
+	rc=$?
+	rm -rf "$d"
+	expect_eq "status after SIGKILL" "$rc" 1 &&
+	expect_eq "status of a running machine" "$(vm crashed; echo $?)" 1
+}
+
 t_two_machines() {
 	local p1 p2
 	"$TOP/tests/vm" --name "$VM2" up --no-backup --timeout 180 || return 1

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -55,9 +54,9 @@ class Machine:
                            capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             out = (p.stdout + p.stderr).strip()
-            if "QEMU exited" in out:  # its reason first, then the consoles' tails
-                out = out[out.index("QEMU exited"):][:1500]
-            raise Loss(f"tests/vm {' '.join(args)[:200]}: exit {p.returncode}: {out[-600:] if 'QEMU exited' not in out else out}")
+            i = out.find("QEMU exited")  # its reason first, then the consoles' tails
+            out = out[i:][:1500] if i >= 0 else out[-600:]
+            raise Loss(f"tests/vm {' '.join(args)[:200]}: exit {p.returncode}: {out}")
         return p.stdout
 
     def exec(self, area, cmd, timeout=30, check=True):
@@ -79,17 +78,6 @@ class Machine:
                 last = e
             time.sleep(0.3)
         raise Loss(f"timed out after {seconds}s waiting for {what}" + (f" ({last})" if last else ""))
-
-
-def qemu_signal(name):
-    """The signal QEMU died of (tests/vm keeps its exit status), or None."""
-    try:
-        code = int(open(os.path.join(TOP, "build", "vm", name, "qemu.exit")).read().strip())
-    except (OSError, ValueError):
-        return None
-    if code > 128 and code - 128 not in (signal.SIGKILL, signal.SIGTERM):
-        return signal.Signals(code - 128).name
-    return None
 
 
 def area_of(ordinal):
@@ -280,7 +268,7 @@ def main():
         for i in range(a.count):
             one_failover(m, i + 1, kinds[(start + i) % len(kinds)], port, rng, totals)
     except Loss as e:
-        crashed = qemu_signal(a.name)
+        crashed = m.vm("crashed", check=False).strip()
         if crashed:  # the emulator died under the machine: nothing the guests did
             log(f"ABORTED: QEMU crashed ({crashed}) during failover {totals['failovers'] + 1}; "
                 f"not a loss of the guests: {str(e)[:300]}")
