@@ -83,6 +83,62 @@ t_crashed_names_a_qemu_signal() {
 	expect_eq "status of a running machine" "$(vm crashed; echo $?)" 1
 }
 
+# The harness says which QEMU it runs and refuses one the profile does not list,
+# before it starts anything.
+t_qemu_version_is_checked() {
+	local conf out rc want
+	want=$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version \([0-9.]*\).*/\1/p')
+	out=$("$TOP/tests/vm" --version) || fail "tests/vm --version refused the QEMU of make deps: $out" || return 1
+	grep -q "^QEMU $want (.*), -machine $(prof_get machine) -accel $(prof_get accel)\$" <<<"$out" ||
+		fail "tests/vm --version said '$out', want QEMU $want with the profile's machine and accel" || return 1
+	conf=$(mktemp) || return 1
+	sed 's/^qemu_versions *=.*/qemu_versions = 1.0/' "$PROFILE_FILE" > "$conf"
+	out=$(ORTHROS_PROFILE_FILE=$conf "$TOP/tests/vm" --version 2>&1)
+	rc=$?
+	expect_eq "status of --version for an unlisted QEMU" "$rc" 1 &&
+	grep -q "QEMU $want is not supported (machine.conf qemu_versions: 1.0" <<<"$out" ||
+		fail "unclear refusal: $out" || { rm -f "$conf"; return 1; }
+	out=$(ORTHROS_PROFILE_FILE=$conf "$TOP/tests/vm" --name "$VM-refused" up --no-backup --timeout 60 2>&1)
+	rc=$?
+	rm -f "$conf"
+	expect_eq "status of up with an unlisted QEMU" "$rc" 1 &&
+	grep -q "is not supported" <<<"$out" || fail "unclear refusal by up: $out" || return 1
+	[ ! -e "$TOP/build/vm/$VM-refused/qemu.pid" ] || fail "up started QEMU anyway" || return 1
+	rm -rf "$TOP/build/vm/$VM-refused"
+}
+
+# tests/run names every test that passed only on a second machine (its file's
+# setup again) after QEMU crashed under it, and counts the crash: a QEMU killed
+# by SIGSEGV here, through the same wrapper and ledger as a real crash.
+t_run_names_a_test_retried_after_a_qemu_crash() {
+	local d out last
+	d=$(mktemp -d) || return 1
+	cat > "$d/qemucrash.t" <<-EOF
+		. "$TOP/tests/lib.sh"
+		ulimit -c 0	# no core file of the QEMU killed here
+		setup() { vm up --no-backup --timeout 180; }
+		teardown() { vm kill; }
+		t_dies_once() {
+			[ ! -e "$d/crashed" ] || return 0
+			touch "$d/crashed"
+			kill -SEGV "\$(cat "\$VM_DIR/\$VM/qemu.pid")"
+			wait_for 30 "QEMU to die" sh -c "! kill -0 \$(cat "\$VM_DIR/\$VM/qemu.pid")"
+			return 1
+		}
+		run_tests
+	EOF
+	# its own machines' folder and ledger: this crash is not counted with the real ones
+	out=$(ORTHROS_T= ORTHROS_TESTS_DIR=$d ORTHROS_VM_DIR=$d/vm "$TOP/tests/run" 2>&1)
+	rm -rf "$d"
+	last=$(tail -n 3 <<<"$out")
+	grep -q "^ok - qemucrash-dies-once" <<<"$out" || fail "the retried test did not pass: $out" || return 1
+	grep -q "^# retried: qemucrash-dies-once (QEMU crashed: qemucrash-[0-9]*: exit 139, signal 11)\$" <<<"$last" ||
+		fail "the retried test is not named before the closing line: $last" || return 1
+	grep -qE "^# QEMU [0-9.]+, -accel .*: 2 machines, .*, 1 crashed\$" <<<"$out" ||
+		fail "the crash is not counted: $out" || return 1
+	grep -q "^1 passed, 0 failed in " <<<"$(tail -n 1 <<<"$out")" || fail "closing line: $last"
+}
+
 t_two_machines() {
 	local p1 p2
 	"$TOP/tests/vm" --name "$VM2" up --no-backup --timeout 180 || return 1
@@ -93,7 +149,11 @@ t_two_machines() {
 	expect_eq "machine 1's own disk" "$(vm exec active 'cat /data/which')" first &&
 	expect_eq "machine 2's own disk" "$("$TOP/tests/vm" --name "$VM2" exec active 'cat /data/which')" second &&
 	curl -sS --max-time 20 "http://127.0.0.1:$p2/" | grep -q "Orthros service" ||
-		fail "machine 2's service does not answer on $p2"
+		fail "machine 2's service does not answer on $p2" || return 1
+	# its run goes into the ledger when it ends (tests/vm runs)
+	"$TOP/tests/vm" --name "$VM2" down --timeout 30 >/dev/null || return 1
+	grep -qP "^\d+\t\d+\t0\t$VM2\t[0-9.]+\t$(prof_get accel)\$" "$TOP/build/vm/qemu-runs.tsv" ||
+		fail "no ledger line for $VM2: $(tail -n 3 "$TOP/build/vm/qemu-runs.tsv")"
 }
 
 run_tests

@@ -12,6 +12,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEST_FILE=$(basename "$0" .t)
 VM=${TEST_FILE}-$$
 export ORTHROS_VM=$VM
+VM_DIR=${ORTHROS_VM_DIR:-$TOP/build/vm}	# the machines' state folders (tests/vm)
 PROFILE_TOOL=$TOP/build/host/orthros-profile
 PROFILE_FILE=$TOP/machine.conf
 
@@ -142,7 +143,7 @@ PY
 }
 
 console_tails() {
-	local d=$TOP/build/vm/$VM f
+	local d=$VM_DIR/$VM f
 	for f in "$d"/console-*.log; do
 		[ -s "$f" ] || continue
 		echo "--- tail of $(basename "$f") ---"
@@ -157,11 +158,11 @@ console_tails() {
 
 # qemu_crashed STAMP: a machine of this test file whose QEMU died of a signal
 # (SIGSEGV, SIGABRT; not a kill) after STAMP: QEMU 7.2's multi-threaded TCG
-# dies now and then in memory_region_dispatch_write (seen 7 times in 14 hours
-# of test runs on one machine).  Prints which; false if none.
+# died now and then in memory_region_dispatch_write (a QEMU race: docs/machine.md,
+# "Which QEMU").  Prints which; false if none.
 qemu_crashed() {
 	local f code
-	for f in "$TOP/build/vm/$VM"/qemu.exit "$TOP/build/vm/$VM"-*/qemu.exit; do
+	for f in "$VM_DIR/$VM"/qemu.exit "$VM_DIR/$VM"-*/qemu.exit; do
 		[ -f "$f" ] && [ "$f" -nt "$1" ] || continue
 		code=$(cat "$f" 2>/dev/null) || continue
 		case $code in
@@ -199,11 +200,17 @@ run_tests() {
 		( set -o pipefail; "$t" ) >"$out" 2>&1
 		rc=$?
 		if [ $rc -ne 0 ] && crashed=$(qemu_crashed "$out.start"); then
-			# not the guest's failure: QEMU itself died; once more, on a new machine
+			# not the guest's failure: QEMU itself died; once more, on a new
+			# machine (the file's setup again: its machine died with QEMU)
 			echo "# $n: QEMU crashed during the test ($crashed): running it again"
 			awk '{ print "#   " $0 }' "$out" | tail -n 15
 			touch "$out.start"
-			( set -o pipefail; "$t" ) >"$out" 2>&1
+			if declare -F setup >/dev/null; then
+				declare -F teardown >/dev/null && teardown >/dev/null 2>&1
+				setup >"$out" 2>&1 && ( set -o pipefail; "$t" ) >>"$out" 2>&1
+			else
+				( set -o pipefail; "$t" ) >"$out" 2>&1
+			fi
 			rc=$?
 		fi
 		if [ $rc -eq 0 ]; then

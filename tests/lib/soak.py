@@ -10,8 +10,8 @@ kind, detection, each phase, the time until the new backup watched, memory and
 cores of the new active.  A generation's data is checked after each of the
 next KEEP failovers (one rotation of the crash kinds), then removed.  Ends
 with a summary; exit 1 on any loss, 2 on a usage error, 3 when QEMU itself
-crashed under the machine (Debian 12's QEMU 7.2 multi-threaded TCG: a SIGSEGV
-now and then, nothing the guests do; tests/README.md).  See docs/failover.md, "Repeated failover".
+crashed under the machine (Debian 12's QEMU 7.2 multi-threaded TCG died of a
+SIGSEGV now and then, a QEMU race; docs/machine.md, "Which QEMU").  See docs/failover.md, "Repeated failover".
 """
 import argparse
 import json
