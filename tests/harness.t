@@ -103,15 +103,15 @@ t_qemu_version_is_checked() {
 	rm -f "$conf"
 	expect_eq "status of up with an unlisted QEMU" "$rc" 1 &&
 	grep -q "is not supported" <<<"$out" || fail "unclear refusal by up: $out" || return 1
-	[ ! -e "$TOP/build/vm/$VM-refused/qemu.pid" ] || fail "up started QEMU anyway" || return 1
-	rm -rf "$TOP/build/vm/$VM-refused"
+	[ ! -e "$VM_DIR/$VM-refused/qemu.pid" ] || fail "up started QEMU anyway" || return 1
+	rm -rf "$VM_DIR/$VM-refused"
 }
 
 # tests/run names every test that passed only on a second machine (its file's
 # setup again) after QEMU crashed under it, and counts the crash: a QEMU killed
 # by SIGSEGV here, through the same wrapper and ledger as a real crash.
 t_run_names_a_test_retried_after_a_qemu_crash() {
-	local d out last
+	local d out last json
 	d=$(mktemp -d) || return 1
 	cat > "$d/qemucrash.t" <<-EOF
 		. "$TOP/tests/lib.sh"
@@ -129,7 +129,10 @@ t_run_names_a_test_retried_after_a_qemu_crash() {
 	EOF
 	# its own machines' folder and ledger: this crash is not counted with the real ones
 	out=$(ORTHROS_T= ORTHROS_TESTS_DIR=$d ORTHROS_VM_DIR=$d/vm "$TOP/tests/run" 2>&1)
+	json=$(ORTHROS_VM_DIR=$d/vm "$TOP/tests/vm" runs --json)
 	rm -rf "$d"
+	grep -qE '^\[\{"qemu": "[0-9.]+", "accel": "[^"]+", "machines": 2, "seconds": [0-9]+, "crashes": 1\}\]$' <<<"$json" ||
+		fail "tests/vm runs --json: $json" || return 1
 	last=$(tail -n 3 <<<"$out")
 	grep -q "^ok - qemucrash-dies-once" <<<"$out" || fail "the retried test did not pass: $out" || return 1
 	grep -q "^# retried: qemucrash-dies-once (QEMU crashed: qemucrash-[0-9]*: exit 139, signal 11)\$" <<<"$last" ||
@@ -140,8 +143,10 @@ t_run_names_a_test_retried_after_a_qemu_crash() {
 }
 
 t_two_machines() {
-	local p1 p2
-	"$TOP/tests/vm" --name "$VM2" up --no-backup --timeout 180 || return 1
+	local p1 p2 events
+	events=$(mktemp) && echo pci_cfg_write > "$events" || return 1
+	ORTHROS_QEMU_TRACE=$events "$TOP/tests/vm" --name "$VM2" up --no-backup --timeout 180 || { rm -f "$events"; return 1; }
+	rm -f "$events"
 	p1=$(vm port) && p2=$("$TOP/tests/vm" --name "$VM2" port) || return 1
 	[ "$p1" != "$p2" ] || fail "both machines forward port $p1" || return 1
 	vm exec active 'echo first > /data/which' || return 1
@@ -152,8 +157,12 @@ t_two_machines() {
 		fail "machine 2's service does not answer on $p2" || return 1
 	# its run goes into the ledger when it ends (tests/vm runs)
 	"$TOP/tests/vm" --name "$VM2" down --timeout 30 >/dev/null || return 1
-	grep -qP "^\d+\t\d+\t0\t$VM2\t[0-9.]+\t$(prof_get accel)\$" "$TOP/build/vm/qemu-runs.tsv" ||
-		fail "no ledger line for $VM2: $(tail -n 3 "$TOP/build/vm/qemu-runs.tsv")"
+	grep -qP "^\d+\t\d+\t0\t$VM2\t[0-9.]+\t$(prof_get accel)\$" "$VM_DIR/qemu-runs.tsv" ||
+		fail "no ledger line for $VM2: $(tail -n 3 "$VM_DIR/qemu-runs.tsv")" || return 1
+	# ORTHROS_QEMU_TRACE: QEMU's trace events of that machine in its qemu-trace.log
+	# (the 1st OS sizes the disk's BARs at boot)
+	grep -q "pci_cfg_write virtio-blk-pci 00:03.0 @0x10 <- 0xffffffff" "$VM_DIR/$VM2/qemu-trace.log" ||
+		fail "no traced configuration write in $VM_DIR/$VM2/qemu-trace.log"
 }
 
 run_tests

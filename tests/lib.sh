@@ -161,13 +161,13 @@ console_tails() {
 # died now and then in memory_region_dispatch_write (a QEMU race: docs/machine.md,
 # "Which QEMU").  Prints which; false if none.
 qemu_crashed() {
-	local f code
+	local f name code
 	for f in "$VM_DIR/$VM"/qemu.exit "$VM_DIR/$VM"-*/qemu.exit; do
 		[ -f "$f" ] && [ "$f" -nt "$1" ] || continue
-		code=$(cat "$f" 2>/dev/null) || continue
-		case $code in
-		134 | 135 | 136 | 139) echo "$(basename "$(dirname "$f")"): exit $code, signal $((code - 128))"; return 0 ;;
-		esac
+		name=$(basename "$(dirname "$f")")
+		# tests/vm crashed knows which exit statuses are QEMU's own crash
+		ORTHROS_VM_DIR=$VM_DIR "$TOP/tests/vm" --name "$name" crashed >/dev/null || continue
+		code=$(cat "$f") && echo "$name: exit $code, signal $((code - 128))" && return 0
 	done
 	return 1
 }
