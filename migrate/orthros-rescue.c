@@ -154,7 +154,7 @@ static uint32_t nr_procs;
 
 /* What was written, for --json and the end-of-write line. */
 static struct {
-	uint32_t threads, vmas, fds, skipped_fds, sockets, watches;
+	uint32_t threads, stacks_vmap, vmas, fds, skipped_fds, sockets, watches;
 	uint64_t pages, bytes, sk_bytes;
 } st;
 
@@ -1037,8 +1037,12 @@ static bool sock_read_done(const struct rproc *p, struct orthros_rx_regs *r,
 		if (u >= MATCH_MIN || u == n)
 			c = n - u;
 	}
-	if (!c)
+	if (!c) {
+		/* all it copied is still queued: the restart reads it again */
+		fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had taken 0 bytes (%u copied, all still queued): it restarts\n",
+			t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, n);
 		return false;
+	}
 	r->ax = c;
 	fprintf(stderr, "orthros-rescue: tid %u: %s(%llu) from a socket had taken %u bytes (%u copied): returns that\n",
 		t->tid, r->orig_ax ? "recvfrom" : "read", (unsigned long long)r->di, c, n);
@@ -1126,8 +1130,11 @@ static bool read_done(const struct rproc *p, struct orthros_rx_regs *r,
 		c = n - u;	/* its last u bytes are still queued */
 	else if (c < MATCH_MIN)
 		c = n;		/* no trace left: the bytes read last were overwritten */
-	if (!c)
+	if (!c) {
+		fprintf(stderr, "orthros-rescue: tid %u: read(%llu) from a pipe had taken 0 bytes (%u copied, all still queued): it restarts\n",
+			t->tid, (unsigned long long)r->di, n);
 		return false;
+	}
 	r->ax = c;
 	fprintf(stderr, "orthros-rescue: tid %u: read(%llu) from a pipe had taken %u bytes (%u copied): returns that\n",
 		t->tid, (unsigned long long)r->di, c, n);
@@ -1204,6 +1211,9 @@ static void undo_partial_append(const struct rproc *p, const struct orthros_rx_r
 			c = t->io_done ? appended(p, f, r, t->io_done) : 0;
 			if (c)
 				cut_append(f, f->size - c, c, r->dx, t->tid);
+			else
+				fprintf(stderr, "orthros-rescue: tid %u: %s: none of the %u copied bytes had reached the file: the write restarts whole\n",
+					t->tid, f->path, t->io_done);
 			return;
 		}
 		if (f->size <= f->pos || f->size - f->pos > r->dx)
@@ -1544,6 +1554,7 @@ static void write_core(int dir, const struct rproc *p, const struct orthros_rx_t
 	if (img_open(&im, dir, name, CORE_MAGIC) || img_put(&im, &core) || img_close(&im))
 		exit(1);
 	st.threads++;
+	st.stacks_vmap += !!(t->flags & ORTHROS_RXT_STACK_VMAP);
 }
 
 /* ------------------------------------------------------------- memory */
@@ -2031,10 +2042,10 @@ static void summary(void)
 	printf("{\"pids\": [");
 	for (uint32_t i = 0; i < nr_procs; i++)
 		printf("%s%u", i ? ", " : "", procs[i].p->pid);
-	printf("], \"threads\": %u, \"vmas\": %u, \"fds\": %u, \"fds_left_out\": %u, "
+	printf("], \"threads\": %u, \"stacks_vmap\": %u, \"vmas\": %u, \"fds\": %u, \"fds_left_out\": %u, "
 	       "\"pages\": %llu, \"bytes\": %llu, \"sockets\": %u, \"socket_bytes\": %llu, "
 	       "\"epoll_watches\": %u, \"extract_us\": %llu, \"write_us\": %llu}\n",
-	       st.threads, st.vmas, st.fds, st.skipped_fds, (unsigned long long)st.pages,
+	       st.threads, st.stacks_vmap, st.vmas, st.fds, st.skipped_fds, (unsigned long long)st.pages,
 	       (unsigned long long)st.bytes, st.sockets, (unsigned long long)st.sk_bytes, st.watches,
 	       (unsigned long long)extract_ns / 1000,
 	       (unsigned long long)write_ns / 1000);

@@ -71,7 +71,15 @@ t_access_null() {
 		fail "the notice's log lacks the oops"
 }
 t_corrupt_list_add() { lkdtm CORRUPT_LIST_ADD panic 'panic: Fatal exception' $PANIC_MS; }
-t_exhaust_stack() { lkdtm EXHAUST_STACK panic 'panic: ' $PANIC_MS; }
+# the recursion runs into its stack's guard page (CONFIG_VMAP_STACK): a fault
+# at once, nothing below the stack written over
+t_exhaust_stack() {
+	local g
+	lkdtm EXHAUST_STACK panic 'panic: ' $PANIC_MS || return 1
+	g=$(vm exec backup 'orthros status --log' | grep 'stack guard page was hit') ||
+		fail "the notice's log does not say the stack's guard page was hit" || return 1
+	echo "figure: $g"
+}
 t_softlockup() { lkdtm SOFTLOCKUP 'core stall' 'core stall: CPU [0-9]+ \(APIC [0-9]+\)' "$(stall_ms)"; }
 t_hardlockup() { lkdtm HARDLOCKUP 'core stall' 'core stall: CPU 2 \(APIC 2\)' "$(stall_ms)"; }
 t_spinlockup() { lkdtm SPINLOCKUP 'core stall' 'core stall: CPU [0-9]+ \(APIC [0-9]+\)' "$(stall_ms)"; }

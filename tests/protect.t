@@ -61,6 +61,48 @@ t_criu_dump_restore_oracle() {
 	vm exec active "kill $pid"
 }
 
+# A task's kernel stack is vmalloc'd behind a guard page (CONFIG_VMAP_STACK):
+# the rescue reads it through the kernel's page tables.  A sleep stopped in
+# its nanosleep, extracted from the running kernel (--self): the registers the
+# extractor took from the top of its stack are the ones /proc/PID/syscall
+# shows (the call, its six arguments, the user sp and ip), and the stack was
+# read as vmalloc'd.
+t_rescue_reads_a_vmalloced_stack() {
+	local pid sys js rec
+	pid=$(vm exec active 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!') || return 1
+	vm exec active "kill -STOP $pid" || return 1
+	wait_for 30 "the sleep to stop" vm exec active "grep -q '^State:.*T' /proc/$pid/status" || return 1
+	sys=$(vm exec active "cat /proc/$pid/syscall") || return 1
+	js=$(vm exec active "orthros-rescue extract --pid $pid --self --records-only --out /tmp/vs --json") ||
+		{ vm exec active "kill -9 $pid"; fail "orthros-rescue extract --self of a stopped sleep failed"; return 1; }
+	echo "/proc/$pid/syscall: $sys"
+	rec=$(mktemp)
+	vm exec active 'base64 -w0 /tmp/vs/records.bin' | base64 -d >"$rec" || { rm -f "$rec"; return 1; }
+	vm exec active "kill -9 $pid; rm -rf /tmp/vs"
+	python3 - "$rec" "$sys" <<'PY' || { rm -f "$rec"; fail "the registers read from the stack are not the task's"; return 1; }
+import struct, sys
+buf = open(sys.argv[1], "rb").read()
+want = [int(x, 0) for x in sys.argv[2].split()]
+off, th = 0, None
+while off + 8 <= len(buf):
+    typ, ln = struct.unpack_from("<II", buf, off)
+    if typ == 2:                        # ORTHROS_RX_THREAD
+        th = buf[off + 8:off + 8 + ln]
+        break
+    off += 8 + ln
+assert th, "no THREAD record"
+tid, flags = struct.unpack_from("<II", th, 0)
+names = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
+r = dict(zip(names, struct.unpack_from("<21Q", th, 8)))
+got = [r["orig_ax"], r["di"], r["si"], r["dx"], r["r10"], r["r8"], r["r9"], r["sp"], r["ip"]]
+print("figure: from the stack: nr %d, sp %#x, ip %#x, thread flags %#x" % (r["orig_ax"], r["sp"], r["ip"], flags))
+assert got == want, "records %s, /proc %s" % ([hex(x) for x in got], [hex(x) for x in want])
+assert flags & 0x10, "the stack was not read as vmalloc'd (flags %#x)" % flags   # ORTHROS_RXT_STACK_VMAP
+PY
+	rm -f "$rec"
+	echo "figure: $js"
+}
+
 # --- the registry -------------------------------------------------------------
 
 # registry OS: the registry's entries as that OS lists them (sorted JSON)

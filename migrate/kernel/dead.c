@@ -109,9 +109,10 @@ void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len)
 }
 
 /*
- * Another kernel address (its vmemmap, where its struct pages are): through
- * its own kernel page tables (4 levels, as this build), every table and the
- * page checked to be its RAM.
+ * Another kernel address (a vmalloc'd stack or image, its vmemmap) through
+ * its own kernel page tables: 4 levels, as this build; every table and the
+ * page checked to be its RAM, a large page only where x86 allows one (1 GiB
+ * at the PUD, 2 MiB at the PMD), no walk of another depth.
  */
 static int pt_phys(struct orthros_dead *d, u64 va, u64 *phys)
 {
@@ -119,18 +120,20 @@ static int pt_phys(struct orthros_dead *d, u64 va, u64 *phys)
 	u64 table = d->facts.pgd_phys, e;
 	int level;
 
-	if (va < d->facts.page_offset_base)	/* user addresses are not its */
-		return -EFAULT;
+	if (va < d->facts.page_offset_base || d->facts.pgtable_levels != ARRAY_SIZE(shift))
+		return -EFAULT;		/* user addresses are not its; 5 levels are not read */
 	for (level = 0; level < ARRAY_SIZE(shift); level++) {
 		u64 *p = orthros_dead_phys(d, table + ((va >> shift[level]) & 511) * 8, 8);
 		u64 size = 1ULL << shift[level];
 
-		if (!p)
+		if (!p || table % PAGE_SIZE)
 			return -EFAULT;
 		e = READ_ONCE(*p);
 		if (!(e & _PAGE_PRESENT))
 			return -EFAULT;
-		if (level == ARRAY_SIZE(shift) - 1 || (level && (e & _PAGE_PSE))) {
+		if (level == ARRAY_SIZE(shift) - 1 || (e & _PAGE_PSE)) {
+			if (!level)
+				return -EFAULT;	/* no large page at the PGD */
 			*phys = (e & PTE_PFN_MASK & ~(size - 1)) + (va & (size - 1));
 			return 0;
 		}
@@ -139,16 +142,26 @@ static int pt_phys(struct orthros_dead *d, u64 va, u64 *phys)
 	return -EFAULT;
 }
 
+static bool in_vmalloc(const struct orthros_shm_facts *f, u64 va, size_t len)
+{
+	return va >= f->vmalloc_start && va < f->vmalloc_end && len <= f->vmalloc_end - va;
+}
+
 int orthros_dead_va_phys(struct orthros_dead *d, u64 va, size_t len, u64 *phys)
 {
 	const struct orthros_shm_facts *f = &d->facts;
 
-	if (va >= f->page_offset_base && va - f->page_offset_base < (1ULL << 46))
+	if (in_vmalloc(f, va, 1)) {
+		/* mapped page by page: one page at a time */
+		if ((va & ~PAGE_MASK) + len > PAGE_SIZE || pt_phys(d, va, phys))
+			return -EFAULT;
+	} else if (va >= f->page_offset_base && va < f->direct_map_end) {
 		*phys = va - f->page_offset_base;
-	else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G)
+	} else if (va >= f->start_kernel_map && va - f->start_kernel_map < SZ_1G) {
 		*phys = va - f->start_kernel_map + f->phys_base;
-	else if ((va & ~PAGE_MASK) + len > PAGE_SIZE || pt_phys(d, va, phys))
-		return -EFAULT;		/* mapped page by page: one page at a time */
+	} else if ((va & ~PAGE_MASK) + len > PAGE_SIZE || pt_phys(d, va, phys)) {
+		return -EFAULT;
+	}
 	return orthros_dead_phys(d, *phys, len) ? 0 : -EFAULT;
 }
 
@@ -181,4 +194,17 @@ int orthros_dead_page_phys(struct orthros_dead *d, u64 page_va, u64 *phys)
 		return -EFAULT;
 	*phys = off / d->facts.sizeof_page * PAGE_SIZE;
 	return orthros_dead_phys(d, *phys, PAGE_SIZE) ? 0 : -EFAULT;
+}
+
+int orthros_dead_read_stack(struct orthros_dead *d, u64 stack_va, void *buf)
+{
+	const struct orthros_shm_facts *f = &d->facts;
+	bool vmap = f->flags & ORTHROS_FACT_VMAP_STACK;
+
+	if (f->thread_size != THREAD_SIZE || stack_va % THREAD_SIZE)
+		return -EFAULT;
+	/* a stack where its build does not put them is no stack of its */
+	if (vmap != in_vmalloc(f, stack_va, THREAD_SIZE))
+		return -EFAULT;
+	return orthros_dead_read(d, stack_va, buf, THREAD_SIZE);
 }

@@ -37,6 +37,13 @@ void orthros_dead_close(struct orthros_dead *d);
 void *orthros_dead_phys(struct orthros_dead *d, u64 phys, size_t len);
 /* A copy of len bytes at its kernel virtual address va (direct map or image). */
 int orthros_dead_read(struct orthros_dead *d, u64 va, void *buf, size_t len);
+/*
+ * A task's whole kernel stack (THREAD_SIZE bytes at stack_va, its
+ * task_struct's stack): where its build keeps stacks (vmalloc'd behind guard
+ * pages with CONFIG_VMAP_STACK, read through its page tables; or its direct
+ * map), aligned, every page its RAM; -EFAULT if not.
+ */
+int orthros_dead_read_stack(struct orthros_dead *d, u64 stack_va, void *buf);
 /* Its kernel virtual address va as a physical address of its RAM. */
 int orthros_dead_va_phys(struct orthros_dead *d, u64 va, size_t len, u64 *phys);
 /* The physical address of the page a struct page pointer of it names. */

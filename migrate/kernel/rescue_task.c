@@ -181,12 +181,11 @@ static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t, u
  * orthros_io_progress()).  User space checks it against the queue's bytes before it trusts
  * it (see orthros-rescue's read_done()).
  */
-static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 ksp,
-			     const struct pt_regs *regs, struct orthros_rx_thread *th)
+static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt_regs *regs,
+			     struct orthros_rx_thread *th)
 {
-	u64 base = (u64)t->stack, top = base + THREAD_SIZE - sizeof(struct pt_regs);
+	u64 top = base + THREAD_SIZE - sizeof(struct pt_regs);
 	u64 done = 0;
-	u8 *stack;
 	int n;
 
 	if (regs->ax != (unsigned long)-ENOSYS || ksp < base || ksp >= top ||
@@ -194,19 +193,12 @@ static void syscall_progress(struct rx_ctx *c, const struct task_struct *t, u64 
 	     regs->orig_ax != __NR_write))
 		return;
 	ksp &= ~7ULL;
-	stack = kmalloc(THREAD_SIZE, GFP_KERNEL);
-	if (!stack)
-		return;
-	if (orthros_dead_read(&c->dm, ksp, stack, top - ksp))
-		goto out;
-	n = orthros_io_progress(stack, top - ksp, regs->si, regs->dx,
+	n = orthros_io_progress(stack + (ksp - base), top - ksp, regs->si, regs->dx,
 				regs->orig_ax == __NR_write ? ITER_SOURCE : ITER_DEST, &done);
 	if (n > 0 && done <= U32_MAX) {
 		th->io_done = done;
 		th->flags |= ORTHROS_RXT_IO_KNOWN;
 	}
-out:
-	kfree(stack);
 }
 
 /* The FPU state in the standard (non-compacted) XSAVE layout. */
@@ -232,32 +224,12 @@ static int thread_fpu(struct rx_ctx *c, u64 va, const struct task_struct *t,
 	return 0;
 }
 
-static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
-		      struct orthros_rx_thread *th)
+/* The rest of a thread's state, from its task_struct. */
+static int thread_state(struct rx_ctx *c, u64 va, const struct task_struct *t,
+			struct orthros_rx_thread *th)
 {
-	struct pt_regs regs;
-	u64 top, ksp;
 	int err;
 
-	top = (u64)t->stack + THREAD_SIZE - sizeof(struct pt_regs);
-	err = rx_read(c, top, &regs, sizeof(regs), "a thread's registers (its kernel stack)");
-	if (err)
-		return err;
-	if (!user_mode(&regs) || regs.ip >= TASK_SIZE_MAX || regs.sp >= TASK_SIZE_MAX)
-		return rx_fail(c, -EFAULT, "thread %d: its user registers do not check (ip %#lx)",
-			       t->pid, regs.ip);
-	BUILD_BUG_ON(sizeof(th->regs) != sizeof(regs));
-	memcpy(&th->regs, &regs, sizeof(regs));
-	th->tid = t->pid;
-	th->flags = on_cpu_flags(c, va, t, &ksp);
-	if ((th->flags & ORTHROS_RXT_ON_CPU) && !(th->flags & ORTHROS_RXT_SAVED))
-		return rx_fail(c, -EAGAIN,
-			       "thread %d was running on a core that did not save its FPU state and fs/gs bases",
-			       t->pid);
-	if ((long)regs.orig_ax >= 0) {
-		th->flags |= ORTHROS_RXT_IN_SYSCALL;
-		syscall_progress(c, t, ksp, &regs, th);
-	}
 	th->fs_base = t->thread.fsbase;
 	th->gs_base = t->thread.gsbase;
 	th->ds = t->thread.ds;
@@ -282,6 +254,57 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 	if (!err)
 		err = rx_thread_signals(c, va, t, th);
 	return err;
+}
+
+/*
+ * The thread's kernel stack, read once: its user registers (the pt_regs at
+ * the top) and, for a system call it was in, the live frames below them.
+ * With CONFIG_VMAP_STACK the stack is vmalloc'd: read through the dead
+ * kernel's page tables, page by page (dead.c).
+ */
+static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
+		      struct orthros_rx_thread *th)
+{
+	u64 base = (u64)t->stack, ksp;
+	struct pt_regs regs;
+	u8 *stack;
+	int err;
+
+	stack = kmalloc(THREAD_SIZE, GFP_KERNEL);
+	if (!stack)
+		return -ENOMEM;
+	if (orthros_dead_read_stack(&c->dm, base, stack)) {
+		err = rx_fail(c, -EFAULT, "thread %d: its kernel stack at %#llx cannot be read (%s)",
+			      t->pid, base, c->dm.facts.flags & ORTHROS_FACT_VMAP_STACK ?
+			      "not mapped in its vmalloc area" : "not in its direct map");
+		goto out;
+	}
+	memcpy(&regs, stack + THREAD_SIZE - sizeof(regs), sizeof(regs));
+	if (!user_mode(&regs) || regs.ip >= TASK_SIZE_MAX || regs.sp >= TASK_SIZE_MAX) {
+		err = rx_fail(c, -EFAULT, "thread %d: its user registers do not check (ip %#lx)",
+			      t->pid, regs.ip);
+		goto out;
+	}
+	BUILD_BUG_ON(sizeof(th->regs) != sizeof(regs));
+	memcpy(&th->regs, &regs, sizeof(regs));
+	th->tid = t->pid;
+	th->flags = on_cpu_flags(c, va, t, &ksp);
+	if (c->dm.facts.flags & ORTHROS_FACT_VMAP_STACK)
+		th->flags |= ORTHROS_RXT_STACK_VMAP;
+	if ((th->flags & ORTHROS_RXT_ON_CPU) && !(th->flags & ORTHROS_RXT_SAVED)) {
+		err = rx_fail(c, -EAGAIN,
+			      "thread %d was running on a core that did not save its FPU state and fs/gs bases",
+			      t->pid);
+		goto out;
+	}
+	if ((long)regs.orig_ax >= 0) {
+		th->flags |= ORTHROS_RXT_IN_SYSCALL;
+		syscall_progress(stack, base, ksp, &regs, th);
+	}
+	err = 0;
+out:
+	kfree(stack);
+	return err ? err : thread_state(c, va, t, th);
 }
 
 int rx_threads(struct rx_ctx *c, u64 leader_va, const struct task_struct *leader,

@@ -260,6 +260,8 @@ struct orthros_shm_reg_entry {
  * file system), read by the OS that takes over from it.  Another OS may walk
  * this kernel's structures only if it runs the same build (banner_crc).
  */
+#define ORTHROS_FACT_VMAP_STACK	0x1	/* kernel stacks are vmalloc'd (CONFIG_VMAP_STACK) */
+
 struct orthros_shm_facts {
 	__u32 seq;
 	__u32 ordinal;
@@ -290,7 +292,19 @@ struct orthros_shm_facts {
 	__u64 kept_kernel, kept_kernel_size;
 	__u64 kept_initrd, kept_initrd_size;
 	__u32 kept_kernel_crc, kept_initrd_crc;
-	__u8 reserved[288];
+	/*
+	 * Where its kernel stacks are: with ORTHROS_FACT_VMAP_STACK each is
+	 * thread_size bytes in its vmalloc area, mapped page by page (behind
+	 * a guard page) and read through its page tables (pgtable_levels
+	 * deep); without, in its direct map, which ends at direct_map_end.
+	 */
+	__u64 vmalloc_start, vmalloc_end;
+	__u64 direct_map_end;
+	__u32 thread_size;
+	__u32 pgtable_levels;
+	__u32 flags;			/* ORTHROS_FACT_* */
+	__u32 pad3;
+	__u8 reserved[248];
 	__u32 pad2;
 	__u32 checksum;
 };

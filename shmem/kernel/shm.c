@@ -324,6 +324,12 @@ void orthros_shm_fill_facts(struct orthros_shm_facts *f)
 	f->kept_initrd = kept_img.initrd;
 	f->kept_initrd_size = kept_img.initrd_size;
 	f->kept_initrd_crc = kept_img.initrd_crc;
+	f->vmalloc_start = VMALLOC_START;
+	f->vmalloc_end = VMALLOC_END;
+	f->direct_map_end = PAGE_OFFSET + (1ULL << MAX_PHYSMEM_BITS);	/* its region */
+	f->thread_size = THREAD_SIZE;
+	f->pgtable_levels = pgtable_l5_enabled() ? 5 : 4;
+	f->flags = IS_ENABLED(CONFIG_VMAP_STACK) ? ORTHROS_FACT_VMAP_STACK : 0;
 	/* its clocks against the machine's TSC, read together */
 	local_irq_save(flags);
 	f->clock_tsc = orthros_tsc();

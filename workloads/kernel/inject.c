@@ -14,12 +14,16 @@
  *   user PID     panic when a timer interrupt finds process PID running
  *                its own user code
  *   read PID     panic when a timer interrupt finds process PID inside a
- *                read() or recvfrom() that has copied bytes to its buffer
- *                and not returned (what the rescue must not lose)
+ *                read() that has copied bytes to its buffer and not
+ *                returned (what the rescue must not lose; read() only: a
+ *                recvfrom() of a UDP probe would stand in for the stream's
+ *                read the tests mean)
  *   append PID   panic when a timer interrupt finds process PID inside a
  *                write() to an O_APPEND file that has copied bytes, the fd's
  *                position past the end of the file (the first append after
- *                a truncation: the rescue must not append those bytes twice)
+ *                a truncation: the rescue must not append those bytes twice),
+ *                and the file has grown (before the first page's i_size
+ *                update nothing reached the file: no cut to check)
  *   corrupt PATH damage the page cache of file PATH (its xarray head points
  *                outside this OS's memory), then panic: what the backup's
  *                page-cache migration must survive
@@ -86,7 +90,7 @@ static int hang_cpu(void *unused)
 }
 
 /*
- * The interrupted task is in read() or recvfrom() (no result yet) and the
+ * The interrupted task is in read() (no result yet) and the
  * call's iov_iter, in the live part of its stack, says bytes were copied:
  * panic there.
  */
@@ -96,22 +100,21 @@ static void read_copied(const struct pt_regs *regs)
 	unsigned long base = (unsigned long)task_stack_page(current);
 	u64 done = 0;
 
-	if ((u->orig_ax != __NR_read && u->orig_ax != __NR_recvfrom) ||
-	    u->ax != (unsigned long)-ENOSYS || regs->sp - base >= THREAD_SIZE ||
+	if (u->orig_ax != __NR_read || u->ax != (unsigned long)-ENOSYS || regs->sp - base >= THREAD_SIZE ||
 	    (unsigned long)u <= regs->sp)
 		return;
 	if (orthros_io_progress((const u8 *)(regs->sp & ~7UL), (unsigned long)u - (regs->sp & ~7UL),
 				u->si, u->dx, ITER_DEST, &done) > 0 && done) {
 		orthros_hb_note_fault();
-		panic("orthros-inject: pid %d (%s) interrupted in %s() with %llu of %lu bytes copied",
-		      current->pid, current->comm, u->orig_ax == __NR_read ? "read" : "recvfrom",
-		      done, u->dx);
+		panic("orthros-inject: pid %d (%s) interrupted in read() with %llu of %lu bytes copied",
+		      current->pid, current->comm, done, u->dx);
 	}
 }
 
 /*
  * The interrupted task is in write() (no result yet) to an O_APPEND file
- * whose fd's position is past its end (as after ftruncate()), and the call's
+ * whose fd's position is past its end (as after ftruncate()), the file is
+ * not empty (the append's first bytes are in its size), and the call's
  * iov_iter says bytes were copied: panic there.
  */
 static void append_copied(const struct pt_regs *regs)
@@ -128,7 +131,7 @@ static void append_copied(const struct pt_regs *regs)
 	rcu_read_lock();
 	f = files_lookup_fd_raw(current->files, u->di);
 	stale = f && (f->f_flags & O_APPEND) && S_ISREG(file_inode(f)->i_mode) &&
-		f->f_pos > i_size_read(file_inode(f));
+		i_size_read(file_inode(f)) > 0 && f->f_pos > i_size_read(file_inode(f));
 	rcu_read_unlock();
 	if (stale && orthros_io_progress((const u8 *)(regs->sp & ~7UL),
 					 (unsigned long)u - (regs->sp & ~7UL), u->si, u->dx,
