@@ -173,7 +173,11 @@ carried() {
 	vm exec active "test -d /proc/$NET_PID" || { fail "orthros-net died before the crash"; net_state active; return 1; }
 	crash_and_fail_over "$cmd" "$TMPD/st.json" || { net_state active; return 1; }
 	o=$(python3 -c 'import json,sys; print(" ".join(sorted("%d:%s" % (p["pid"], p["outcome"]) for p in json.load(open(sys.argv[1]))["failover"]["processes"])))' "$TMPD/st.json")
-	expect_eq "outcomes" "$o" "$(printf '%s\n' $want | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "outcomes" "$o" "$(printf '%s\n' $want | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" || {
+		python3 -c 'import json,sys
+for p in json.load(open(sys.argv[1]))["failover"]["processes"]: print("# %d %s: %s" % (p["pid"], p["outcome"], p["why"]))' "$TMPD/st.json"
+		return 1
+	}
 	if [ "$1" = read ]; then
 		vm log backup | grep -E 'interrupted in (read|recvfrom)\(\)' | sed 's/^/figure: /'
 		vm log backup | grep -E "tid $NET_PID: read\(.*from a socket had taken" | sed 's/^/figure: /' | grep . ||

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: orthros status [--json]\n"
-		"       orthros status --log\n"
+		"       orthros status --log | --losses\n"
 		"       orthros exec --peer [--timeout S] CMD...\n"
 		"       orthros agent\n"
 		"       orthros msg send|recv --port P --count N [--ready FILE] [--json]\n"
@@ -60,7 +60,9 @@ static void usage(FILE *f)
 		"devices as the running kernel sees them, which devices the machine\n"
 		"profile ($ORTHROS_PROFILE or " ORTH_DEFAULT_PROFILE ") gives it, the\n"
 		"peer OS's liveness (heartbeat) and the last failure this OS detected.\n"
-		"--log prints the log lines the failed peer left in its failure notice.\n"
+		"--log prints the log lines the failed peer left in its failure notice;\n"
+		"--losses the byte ranges the last failover's migration could not\n"
+		"carry, one per line: FILE START END WHY.\n"
 		"exec: run CMD with sh -c on the other OS, print its output, exit with\n"
 		"its status (124: no answer in time). agent: serve exec requests.\n"
 		"msg: numbered messages over the channel, checked on arrival; ping:\n"
@@ -502,6 +504,23 @@ static void print_failover_json(void)
 	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu,\"committed\":%llu",
 	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
 	       (unsigned long long)m->sync_us, (unsigned long long)m->committed);
+	printf(",\"memmap\":%s,\"memmap_scanned\":%llu,\"memmap_us\":%llu,\"tree_pages\":%llu,"
+	       "\"memmap_pages\":%llu,\"disagreements\":%llu,\"first_disagreement\":",
+	       m->memmap_off ? "false" : "true", (unsigned long long)m->memmap_scanned,
+	       (unsigned long long)m->memmap_us, (unsigned long long)m->tree_pages,
+	       (unsigned long long)m->memmap_pages, (unsigned long long)m->disagreements);
+	json_str(m->first_disagreement);
+	printf(",\"lost_bytes\":%llu,\"nr_losses\":%u,\"losses\":[",
+	       (unsigned long long)m->lost_bytes, m->nr_losses);
+	for (unsigned int i = 0; i < m->nr_losses && i < ORTHROS_MIGRATE_MAX_LOSSES; i++) {
+		printf("%s{\"file\":", i ? "," : "");
+		json_str(m->losses[i].file);
+		printf(",\"start\":%llu,\"end\":%llu,\"why\":", (unsigned long long)m->losses[i].start,
+		       (unsigned long long)m->losses[i].end);
+		json_str(m->losses[i].why);
+		printf("}");
+	}
+	printf("]");
 	printf("},\"rescue\":%s,\"processes\":[", fo.rescue_off ? "false" : "true");
 	for (unsigned int i = 0; i < fo.nr_rescued && i < ORTHROS_MAX_RESCUED; i++) {
 		const struct orthros_rescued *r = &fo.rescued[i];
@@ -526,6 +545,32 @@ static void print_failover_json(void)
 	printf("}");
 }
 
+/*
+ * The last failover's named losses, one per line: FILE START END WHY (what
+ * `orthros-writer verify --named` reads).  Exit 1 if more were named than
+ * the status keeps: a verify cannot tell those from silent ones.
+ */
+static int print_losses(void)
+{
+	struct orthros_failover_status fo;
+	const struct orthros_migrate_stats *m = &fo.migrate;
+
+	if (read_failover(&fo))
+		return 1;
+	if (fo.state == ORTHROS_FO_NONE)
+		return 0;
+	for (unsigned int i = 0; i < m->nr_losses && i < ORTHROS_MIGRATE_MAX_LOSSES; i++)
+		printf("%s %llu %llu %s\n", m->losses[i].file,
+		       (unsigned long long)m->losses[i].start,
+		       (unsigned long long)m->losses[i].end, m->losses[i].why);
+	if (m->nr_losses > ORTHROS_MIGRATE_MAX_LOSSES) {
+		fprintf(stderr, "orthros: %u losses named, %u kept\n", m->nr_losses,
+			ORTHROS_MIGRATE_MAX_LOSSES);
+		return 1;
+	}
+	return 0;
+}
+
 static void print_failover_text(void)
 {
 	struct orthros_failover_status fo;
@@ -548,6 +593,22 @@ static void print_failover_text(void)
 		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.committed,
 		       (unsigned long long)fo.migrate.skipped,
 		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
+	if (fo.migrate.inodes)
+		printf("  witnesses: %s; %llu pages named by the trees, %llu by the memmap; %llu disagreements%s%s\n",
+		       fo.migrate.memmap_off ? "the page-cache trees alone (orthros_migrate=tree-only)" :
+		       "the page-cache trees and the memmap",
+		       (unsigned long long)fo.migrate.tree_pages,
+		       (unsigned long long)fo.migrate.memmap_pages,
+		       (unsigned long long)fo.migrate.disagreements,
+		       fo.migrate.disagreements ? ", first: " : "", fo.migrate.first_disagreement);
+	for (unsigned int i = 0; i < fo.migrate.nr_losses && i < ORTHROS_MIGRATE_MAX_LOSSES; i++)
+		printf("  lost: %s bytes %llu-%llu: %s\n", fo.migrate.losses[i].file,
+		       (unsigned long long)fo.migrate.losses[i].start,
+		       (unsigned long long)fo.migrate.losses[i].end, fo.migrate.losses[i].why);
+	if (fo.migrate.nr_losses > ORTHROS_MIGRATE_MAX_LOSSES)
+		printf("  lost: %u more ranges (%llu bytes in all)\n",
+		       fo.migrate.nr_losses - ORTHROS_MIGRATE_MAX_LOSSES,
+		       (unsigned long long)fo.migrate.lost_bytes);
 	if (fo.migrate.files)
 		printf("  migration time: %.3f ms copying from the dead memory, %.3f ms writing, %.3f ms in fsync\n",
 		       fo.migrate.read_us / 1000.0, fo.migrate.write_us / 1000.0,
@@ -1042,6 +1103,8 @@ int main(int argc, char **argv)
 			json = 1;
 		} else if (!strcmp(argv[i], "--log")) {
 			log = 1;
+		} else if (!strcmp(argv[i], "--losses")) {
+			return print_losses();
 		} else {
 			usage(stderr);
 			return 2;

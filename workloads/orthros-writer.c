@@ -12,7 +12,7 @@
  *       where the report survives this OS's crash
  *   orthros-writer log --port P --out FILE [--ready FILE]
  *       on the other OS: record every report (one "file end" line each)
- *   orthros-writer verify --dir DIR --acks FILE [--json]
+ *   orthros-writer verify --dir DIR --acks FILE [--named FILE] [--json]
  *       every reported byte must be in DIR with its content; prints what is
  *       missing, short or different
  */
@@ -61,11 +61,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: orthros-writer write --dir DIR --port P [--files N] [--seconds S] [--max-mb M]\n"
 		"       orthros-writer log --port P --out FILE [--ready FILE]\n"
-		"       orthros-writer verify --dir DIR --acks FILE [--json]\n"
+		"       orthros-writer verify --dir DIR --acks FILE [--named FILE] [--json]\n"
 		"\n"
 		"write: append known content to DIR/f0..., no fsync, reporting each\n"
 		"acknowledged write to port P on the other OS. log: record the reports.\n"
-		"verify: check every reported byte. exit status: 0 ok, 1 loss or error, 2 usage\n");
+		"verify: check every reported byte; --named: the ranges the failover named as\n"
+		"lost (orthros status --losses), to tell a named loss from a silent one.\n"
+		"exit status: 0 ok, 1 loss or error, 2 usage\n");
 }
 
 static double now_s(void)
@@ -178,10 +180,53 @@ static int do_log(uint32_t port, const char *out, const char *ready)
 	}
 }
 
+/*
+ * The byte ranges the failover named as lost (`orthros status --losses`:
+ * FILE START END WHY per line): a bad byte inside one is a named loss, any
+ * other a silent one.
+ */
+#define MAX_NAMED 64
+static struct named {
+	char file[512];
+	uint64_t start, end;
+} named[MAX_NAMED];
+static int nr_named;
+
+static int read_named(const char *path)
+{
+	FILE *in = fopen(path, "r");
+	char line[1024];
+
+	if (!in) {
+		perror(path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), in) && nr_named < MAX_NAMED) {
+		struct named *n = &named[nr_named];
+		unsigned long long s, e;
+
+		if (sscanf(line, "%511s %llu %llu", n->file, &s, &e) == 3) {
+			n->start = s;
+			n->end = e;
+			nr_named++;
+		}
+	}
+	fclose(in);
+	return 0;
+}
+
+static int is_named(const char *file, uint64_t off)
+{
+	for (int i = 0; i < nr_named; i++)
+		if (!strcmp(named[i].file, file) && off >= named[i].start && off < named[i].end)
+			return 1;
+	return 0;
+}
+
 static int do_verify(const char *dir, const char *acks, int json)
 {
 	static unsigned char want[CHUNK_MAX], got[CHUNK_MAX];
-	uint64_t acked[MAX_FILES] = { 0 }, total = 0, bad = 0;
+	uint64_t acked[MAX_FILES] = { 0 }, total = 0, bad = 0, bad_named = 0;
 	int missing = 0, shorter = 0, nfiles = 0;
 	unsigned int f;
 	unsigned long long e;
@@ -210,6 +255,9 @@ static int do_verify(const char *dir, const char *acks, int json)
 		if (fd < 0 || fstat(fd, &st)) {
 			missing++;
 			bad += acked[f];
+			for (uint64_t o = 0; o < acked[f]; o += 4096)
+				if (is_named(path, o))
+					bad_named += acked[f] - o < 4096 ? acked[f] - o : 4096;
 			if (!*first)
 				snprintf(first, sizeof(first), "f%u missing (%llu bytes acknowledged)", f,
 					 (unsigned long long)acked[f]);
@@ -236,19 +284,23 @@ static int do_verify(const char *dir, const char *acks, int json)
 						snprintf(first, sizeof(first), "f%u differs at %llu", f,
 							 (unsigned long long)(off + i));
 					bad++;
+					bad_named += is_named(path, off + i);
 				}
 			off += len;
 		}
 		close(fd);
 	}
 	if (json)
-		printf("{\"files\":%d,\"acked_bytes\":%llu,\"bad_bytes\":%llu,\"missing_files\":%d,"
+		printf("{\"files\":%d,\"acked_bytes\":%llu,\"bad_bytes\":%llu,\"named_bad_bytes\":%llu,"
+		       "\"silent_bad_bytes\":%llu,\"missing_files\":%d,"
 		       "\"short_files\":%d,\"first\":\"%s\"}\n", nfiles, (unsigned long long)total,
-		       (unsigned long long)bad, missing, shorter, first);
+		       (unsigned long long)bad, (unsigned long long)bad_named,
+		       (unsigned long long)(bad - bad_named), missing, shorter, first);
 	else
-		printf("%d files, %llu bytes acknowledged: %llu bad, %d missing, %d short%s%s\n",
-		       nfiles, (unsigned long long)total, (unsigned long long)bad, missing, shorter,
-		       *first ? "; first: " : "", first);
+		printf("%d files, %llu bytes acknowledged: %llu bad (%llu named as lost, %llu silently), %d missing, %d short%s%s\n",
+		       nfiles, (unsigned long long)total, (unsigned long long)bad,
+		       (unsigned long long)bad_named, (unsigned long long)(bad - bad_named), missing,
+		       shorter, *first ? "; first: " : "", first);
 	return bad || missing || shorter ? 1 : 0;
 }
 
@@ -288,6 +340,10 @@ int main(int argc, char **argv)
 			ready = argv[++i];
 		else if (!strcmp(argv[i], "--acks"))
 			acks = argv[++i];
+		else if (!strcmp(argv[i], "--named")) {
+			if (read_named(argv[++i]))
+				return 1;
+		}
 		else {
 			usage(stderr);
 			return 2;

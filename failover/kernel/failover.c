@@ -52,6 +52,7 @@
 static u16 take_list[MAX_TAKE];		/* bus << 8 | devfn */
 static unsigned int take_count;
 static bool migrate_off;
+static bool migrate_tree_only;
 static bool rescue_off;
 
 static int __init parse_takeover(char *arg)
@@ -78,9 +79,11 @@ static int __init parse_takeover(char *arg)
 }
 early_param("orthros_takeover", parse_takeover);
 
+/* orthros_migrate=off: no page-cache migration; =tree-only: no memmap witness */
 static int __init parse_migrate(char *arg)
 {
 	migrate_off = arg && !strcmp(arg, "off");
+	migrate_tree_only = arg && !strcmp(arg, "tree-only");
 	return 0;
 }
 early_param("orthros_migrate", parse_migrate);
@@ -352,7 +355,6 @@ static long do_migrate(const struct orthros_migrate_req __user *uarg)
 {
 	struct orthros_failover_phase *p;
 	struct orthros_migrate_req r;
-	struct orthros_migrate_stats st = { };
 	long err;
 
 	if (copy_from_user(&r, uarg, sizeof(r)))
@@ -368,9 +370,10 @@ static long do_migrate(const struct orthros_migrate_req __user *uarg)
 		pr_warn("page-cache migration is off (orthros_migrate=off)\n");
 		err = 0;
 	} else {
-		err = orthros_migrate(fo.failed_ordinal, r.path, &st);
+		memset(&fo.migrate, 0, sizeof(fo.migrate));
+		err = orthros_migrate(fo.failed_ordinal, r.path,
+				      migrate_tree_only ? ORTHROS_MIGRATE_TREE_ONLY : 0, &fo.migrate);
 	}
-	fo.migrate = st;
 	phase_end(p);
 	mutex_unlock(&fo_lock);
 	return err;

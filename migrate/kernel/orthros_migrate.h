@@ -8,9 +8,13 @@
 /*
  * Apply the dirty page cache of the dead OS's registered file system to the
  * same file system mounted here at mnt.  0, or an error when nothing could
- * be done; objects that do not check are counted in st->skipped.
+ * be done; objects that do not check are counted in st->skipped, what the
+ * witnesses disagree on in st->disagreements, what cannot be carried in
+ * st->losses.  ORTHROS_MIGRATE_TREE_ONLY: the page-cache trees alone, no
+ * memmap witness (for tests: what a damaged tree costs without it).
  */
-int orthros_migrate(u32 ordinal, const char *mnt, struct orthros_migrate_stats *st);
+#define ORTHROS_MIGRATE_TREE_ONLY	0x1
+int orthros_migrate(u32 ordinal, const char *mnt, u32 flags, struct orthros_migrate_stats *st);
 
 /*
  * failover/ provides: the OS being taken over (its ordinal) once a failover

@@ -437,6 +437,8 @@ struct orthros_failover_phase {
 	__u64 duration_us;		/* ~0: still running */
 };
 
+#define ORTHROS_MIGRATE_MAX_LOSSES	8
+
 struct orthros_migrate_stats {
 	__u64 inodes;			/* inodes looked at */
 	__u64 files;			/* files written */
@@ -451,6 +453,27 @@ struct orthros_migrate_stats {
 	__u64 sync_us;			/* fsync of the files written */
 	__u64 committed;		/* files cached but clean, their journal
 					 * transaction committed: left alone */
+	/*
+	 * The witnesses (docs/failover.md): the page-cache tree of each file
+	 * (its xarray), and the memmap (every struct page names its mapping
+	 * and index), with each mapping's nrpages as a third.  A page either
+	 * names and the other does not, or a count that does not match, is a
+	 * disagreement; what neither can carry is a loss, named.
+	 */
+	__u32 memmap_off;		/* the memmap witness was switched off */
+	__u32 nr_losses;		/* losses named (the first ones in losses[]) */
+	__u64 tree_pages;		/* pages the trees named for copying */
+	__u64 memmap_pages;		/* pages the memmap named for copying */
+	__u64 memmap_scanned;		/* struct pages the memmap scan read */
+	__u64 memmap_us;		/* its time */
+	__u64 disagreements;
+	char first_disagreement[160];
+	__u64 lost_bytes;		/* bytes below i_size carried by neither */
+	struct orthros_migrate_loss {
+		char file[112];		/* its path here (the mount's and below) */
+		__u64 start, end;	/* the byte range [start, end) not carried */
+		char why[64];
+	} losses[ORTHROS_MIGRATE_MAX_LOSSES];
 };
 
 /* What became of one registered process (the failover script reports it). */

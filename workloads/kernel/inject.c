@@ -27,6 +27,10 @@
  *   corrupt PATH damage the page cache of file PATH (its xarray head points
  *                outside this OS's memory), then panic: what the backup's
  *                page-cache migration must survive
+ *   damage-cache PATH  overwrite the leaf node of PATH's page-cache tree
+ *                that holds its pages 64-127 with a byte pattern and clear
+ *                its parent's marks for it, then panic: what the memmap
+ *                witness of the migration must see through
  *   corrupt-task PID  damage process PID's memory map (its VMA tree's root
  *                points outside this OS's memory), then panic: what the
  *                process rescue must survive (that process is skipped)
@@ -57,6 +61,7 @@
 #include <linux/stop_machine.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <linux/xarray.h>
 #include <asm/irq_regs.h>
 #include <asm/syscall.h>
 #include <asm/unistd.h>
@@ -206,6 +211,53 @@ static int arm(int kind, const char *arg)
 	return 0;
 }
 
+/*
+ * damage-cache PATH: what a stray write over a node of a page-cache tree
+ * does (the stack overflow of issue 24 is the suspect): the leaf node that
+ * holds PATH's pages 64-127 gets a byte pattern over all its slots (each
+ * reads as a value entry, a shadow of an evicted page), and its parent's
+ * marks for it are cleared (the walk by marks would not even look at it).
+ * Then panic, with the tree's lock held: nothing repairs it.  The file needs
+ * more than 64 pages in its cache (-ENXIO if not).
+ */
+static int damage_cache(const char *arg)
+{
+	struct xa_node *node, *parent;
+	struct address_space *m;
+	struct path path;
+	unsigned long first;
+	int i;
+
+	if (!arg || kern_path(arg, LOOKUP_FOLLOW, &path))
+		return -ENOENT;
+	if (!d_is_reg(path.dentry)) {
+		path_put(&path);
+		return -EINVAL;
+	}
+	m = d_inode(path.dentry)->i_mapping;
+	{
+		XA_STATE(xas, &m->i_pages, 64);
+
+		xa_lock_irq(&m->i_pages);
+		xas_load(&xas);
+		node = xas.xa_node;
+		if (xas_invalid(&xas) || !node || node->shift || !node->parent) {
+			xa_unlock_irq(&m->i_pages);
+			path_put(&path);
+			return -ENXIO;
+		}
+	}
+	parent = xa_parent_locked(&m->i_pages, node);
+	first = (unsigned long)node->offset << parent->shift;
+	orthros_hb_note_fault();
+	for (i = 0; i < XA_CHUNK_SIZE; i++)
+		WRITE_ONCE(node->slots[i], (void *)0x3d3d3d3d3d3d3d3dUL);
+	for (i = 0; i < XA_MAX_MARKS; i++)
+		__clear_bit(node->offset, parent->marks[i]);
+	panic("orthros-inject: damaged the page-cache tree of %s (the leaf of pages %lu-%lu)",
+	      arg, first, first + XA_CHUNK_SIZE - 1);
+}
+
 static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
 {
@@ -249,6 +301,8 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		WRITE_ONCE(d_inode(path.dentry)->i_mapping->i_pages.xa_head,
 			   (void *)(PAGE_OFFSET + 0x12));
 		panic("orthros-inject: corrupted the page cache of %s", arg);
+	} else if (!strcmp(cmd, "damage-cache")) {
+		return damage_cache(arg);
 	} else if (!strcmp(cmd, "corrupt-task")) {
 		struct task_struct *t;
 		struct mm_struct *mm;
