@@ -1267,9 +1267,12 @@ static void syscall_fixup(const struct rproc *p, struct orthros_rx_regs *r,
 	} else {
 		return;
 	}
-	fprintf(stderr, "orthros-rescue: tid %u: syscall %llu %s\n", tid,
+	fprintf(stderr, "orthros-rescue: tid %u: syscall %llu %s%s\n", tid,
 		(unsigned long long)r->orig_ax,
-		r->ax == (uint64_t)-EINTR ? "returns EINTR" : "restarts");
+		r->ax == (uint64_t)-EINTR ? "returns EINTR" : "restarts",
+		ax != -ENOSYS || (r->orig_ax != 0 && r->orig_ax != 1 && r->orig_ax != 45) ? "" :
+		!(tflags & ORTHROS_RXT_KSP) ? " (how far it had got is not known: where its kernel stack was left is not)" :
+		!(tflags & ORTHROS_RXT_IO_KNOWN) ? " (no progress on its stack: nothing copied)" : "");
 }
 
 /* Offset and size of XSAVE component i in the standard format (CPUID 0xd). */

@@ -151,6 +151,7 @@ struct orthros_rx_thread {
 #define ORTHROS_RXT_IN_SYSCALL	0x4	/* stopped inside a system call (orig_ax >= 0) */
 #define ORTHROS_RXT_IO_KNOWN	0x8	/* a read(), recvfrom() or write() it was in: io_done known */
 #define ORTHROS_RXT_STACK_VMAP	0x10	/* its kernel stack was vmalloc'd: read through the page tables */
+#define ORTHROS_RXT_KSP		0x20	/* where its kernel stack was left is known (IO_KNOWN possible) */
 
 enum orthros_rx_vma_kind {
 	ORTHROS_RXV_ANON_PRIVATE = 1,

@@ -297,6 +297,8 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 			      t->pid);
 		goto out;
 	}
+	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs))
+		th->flags |= ORTHROS_RXT_KSP;
 	if ((long)regs.orig_ax >= 0) {
 		th->flags |= ORTHROS_RXT_IN_SYSCALL;
 		syscall_progress(stack, base, ksp, &regs, th);
