@@ -175,8 +175,8 @@ static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 	if (++q->skbs > RX_MAX_SKBS)
 		return rx_fail(q->c, -E2BIG, "a socket queue has more than %u skbs", RX_MAX_SKBS);
 	if (after(seq, q->cursor))
-		return rx_fail(q->c, -EFAULT, "a TCP queue has a hole at %u (next skb at %u)",
-			       q->cursor, seq);
+		return rx_fail(q->c, -EFAULT, "a TCP %s queue has a hole at %u (next skb at %u)",
+			       q->queue ? "send" : "receive", q->cursor, seq);
 	if (!after(seq + skb->len, q->cursor) || !before(q->cursor, q->end))
 		return 0;	/* all before the cursor (already read or acknowledged) */
 	skip = q->cursor - seq;
