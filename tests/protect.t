@@ -69,7 +69,7 @@ t_criu_dump_restore_oracle() {
 # read as vmalloc'd.
 t_rescue_reads_a_vmalloced_stack() {
 	local pid sys js rec
-	pid=$(vm exec active 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!') || return 1
+	pid=$(sleeper) || return 1
 	vm exec active "kill -STOP $pid" || return 1
 	wait_for 30 "the sleep to stop" vm exec active "grep -q '^State:.*T' /proc/$pid/status" || return 1
 	sys=$(vm exec active "cat /proc/$pid/syscall") || return 1

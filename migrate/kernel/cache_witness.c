@@ -154,8 +154,6 @@ static void one_page(struct cache_witness *w, const struct page *pg, u64 page_va
 		f |= CW_DIRTY;
 	if (flags & BIT(PG_writeback))
 		f |= CW_WRITEBACK;
-	if (flags & BIT(PG_uptodate))
-		f |= CW_UPTODATE;
 	fi = file_of(w, mapping);
 	if (fi < 0 && (f & (CW_DIRTY | CW_WRITEBACK)))
 		fi = unlisted_file(w, mapping);

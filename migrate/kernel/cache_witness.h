@@ -14,7 +14,6 @@
 
 #define CW_DIRTY	0x1	/* PG_dirty */
 #define CW_WRITEBACK	0x2	/* PG_writeback */
-#define CW_UPTODATE	0x4	/* PG_uptodate */
 
 struct cw_page {
 	u64 index;		/* its index in the file (struct page's) */

@@ -179,7 +179,8 @@ static u32 on_cpu_flags(struct rx_ctx *c, u64 va, const struct task_struct *t, u
  * left), in a live frame of the kernel stack, between where the stack was
  * left and the top: found by that shape (the furthest of its copies, see
  * orthros_io_progress()).  User space checks it against the queue's bytes before it trusts
- * it (see orthros-rescue's read_done()).
+ * it (see orthros-rescue's read_done()).  stack: a copy of the whole stack at
+ * base; ksp: inside it, below its pt_regs (the caller checked).
  */
 static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt_regs *regs,
 			     struct orthros_rx_thread *th)
@@ -188,7 +189,7 @@ static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt
 	u64 done = 0;
 	int n;
 
-	if (regs->ax != (unsigned long)-ENOSYS || ksp < base || ksp >= top ||
+	if (regs->ax != (unsigned long)-ENOSYS ||
 	    (regs->orig_ax != __NR_read && regs->orig_ax != __NR_recvfrom &&
 	     regs->orig_ax != __NR_write))
 		return;
@@ -297,11 +298,13 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 			      t->pid);
 		goto out;
 	}
+	/* the live frames are between where the stack was left and its pt_regs */
 	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs))
 		th->flags |= ORTHROS_RXT_KSP;
 	if ((long)regs.orig_ax >= 0) {
 		th->flags |= ORTHROS_RXT_IN_SYSCALL;
-		syscall_progress(stack, base, ksp, &regs, th);
+		if (th->flags & ORTHROS_RXT_KSP)
+			syscall_progress(stack, base, ksp, &regs, th);
 	}
 	err = 0;
 out:
