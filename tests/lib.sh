@@ -115,6 +115,7 @@ crash_cmd() {
 	syscall) echo 'orthros-crash syscall' ;;
 	write | user | read) echo "echo '$1 $2' > /sys/kernel/orthros_inject" ;;
 	corrupt) echo "echo 'corrupt-task $2' > /sys/kernel/orthros_inject" ;;
+	cut) echo "echo 'cut-send-queue $2' > /sys/kernel/orthros_inject" ;;
 	*) echo "crash_cmd: unknown way to crash '$1'" >&2; return 1 ;;
 	esac
 }

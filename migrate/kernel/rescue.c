@@ -161,6 +161,7 @@ static int rx_process(struct rx_ctx *c, struct rx_tree *tr, u32 idx, u32 want_pi
 	p->pid = t->pid;
 	p->ppid = idx ? tree_ppid(tr, (u64)t->real_parent) : 0;
 	p->flags = idx ? 0 : ORTHROS_RXP_LEADER;
+	c->nr_hands = c->nr_core_hands;
 	err = rx_task(c, va, t, p);
 	if (!err)
 		err = rx_threads(c, va, t, p);
@@ -238,6 +239,7 @@ static int rx_extract(struct rx_ctx *c, const struct orthros_rescue_req *req, u3
 	c->boot_ns = c->dm.facts.boot_ns + orthros_tsc_to_us(now - c->dm.facts.clock_tsc) * 1000;
 	c->have_stopped = !c->dm.self &&
 		!orthros_dead_read(&c->dm, (u64)orthros_stopped, c->stopped, sizeof(c->stopped));
+	rx_core_hands(c);
 	{
 		u64 zphys;
 

@@ -30,6 +30,8 @@
 #define RX_MAX_SIGQ	1024
 #define RX_MAX_PATH	64		/* components of a path */
 #define RX_MAX_MOUNTS	16		/* mounts crossed by a path */
+#define RX_MAX_HANDS	1024		/* words of a process's live kernel stacks */
+#define RX_HANDS_BELOW	256		/* ... from this far below where a stack was left */
 
 struct rx_ctx {
 	struct orthros_dead dm;
@@ -42,6 +44,16 @@ struct rx_ctx {
 	struct orthros_stopped_cpu stopped[NR_CPUS];
 	bool have_stopped;
 	u64 zero_pfn;			/* its empty_zero_page */
+	/*
+	 * The words of the live part of the current process's kernel stacks
+	 * (and of the registers an interrupt saved there) that point into the
+	 * dead direct map: what its threads held when their cores stopped, an
+	 * object taken off one queue and not yet put on another, say
+	 * (rescue_net.c's held_skb()).
+	 */
+	u64 hands[RX_MAX_HANDS];
+	u32 nr_hands;
+	u32 nr_core_hands;		/* the first ones: of the tasks its cores left */
 };
 
 /* A new record of type and len bytes (zeroed), or NULL when full. */
@@ -53,6 +65,8 @@ int rx_read(struct rx_ctx *c, u64 va, void *buf, size_t len, const char *what);
 
 int rx_task(struct rx_ctx *c, u64 task_va, const struct task_struct *t,
 	    struct orthros_rx_proc *p);
+/* c->hands: what the tasks the dead cores were running held (rescue_task.c). */
+void rx_core_hands(struct rx_ctx *c);
 int rx_threads(struct rx_ctx *c, u64 leader_va, const struct task_struct *leader,
 	       struct orthros_rx_proc *p);
 int rx_mm(struct rx_ctx *c, const struct task_struct *t, struct orthros_rx_proc *p);

@@ -47,6 +47,7 @@ struct rx_q {
 	u32 skbs;
 	bool sent_seen;			/* a write-queue skb handed to the device */
 	u32 sent_end;			/* ... the end of the last such */
+	u32 prev_end;			/* the end_seq of the skb before */
 };
 
 /* len bytes at phys, as SKDATA records that each stay within one page. */
@@ -165,18 +166,76 @@ static int skb_bytes(struct rx_q *q, const struct sk_buff *skb, u32 skip, u32 wa
 	return err;
 }
 
-/* One skb of a TCP queue: the bytes of it from the cursor on, in sequence. */
+/*
+ * An skb that a thread of the process held when its core stopped, taken off
+ * a send queue or not yet put on one: tcp_fragment() and tso_fragment() cut
+ * an skb in two (its end_seq first, then its bytes) and link the second half
+ * last; a core stopped in between leaves the bytes of that half in an skb
+ * no queue names, a hole in the queue.  The thread's live stack or the
+ * registers its interrupt saved there point at it (c->hands).  Taken only
+ * if it fills the hole exactly: starts at the cursor, ends at upto, holds as
+ * many bytes as that, no SYN or FIN.  The bytes at a sequence number of a
+ * connection never change, so an skb that says it holds these holds them.
+ */
+static int held_skb(struct rx_q *q, u32 upto)
+{
+	struct rx_ctx *c = q->c;
+	struct sk_buff *skb;
+	const struct tcp_skb_cb *cb;
+	int err = -ENOENT;
+	u32 i;
+
+	if (!q->queue || !after(upto, q->cursor))
+		return -ENOENT;
+	skb = kmalloc(sizeof(*skb), GFP_KERNEL);
+	if (!skb)
+		return -ENOMEM;
+	cb = TCP_SKB_CB(skb);
+	for (i = 0; i < c->nr_hands && err == -ENOENT; i++) {
+		if (orthros_dead_read(&c->dm, c->hands[i], skb, sizeof(*skb)) ||
+		    cb->seq != q->cursor || cb->end_seq != upto || skb->len != upto - q->cursor ||
+		    skb->data_len > skb->len || (cb->tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)))
+			continue;
+		pr_info("a TCP send queue's bytes %u..%u were in an skb a thread held (stopped between two updates of the queue): carried\n",
+			q->cursor, upto);
+		err = skb_bytes(q, skb, 0, skb->len, false);
+		if (!err)
+			q->cursor = upto;
+	}
+	kfree(skb);
+	return err;
+}
+
+/*
+ * One skb of a TCP queue: the bytes of it from the cursor on, in sequence.
+ * In the send queues an skb may be caught in the middle of an update that
+ * moves bytes out of its head (tcp_trim_head() for an acknowledged part,
+ * tcp_shifted_skb() for a SACKed one): its length is cut before its seq is
+ * moved, so an skb holding fewer bytes than seq..end_seq holds the last of
+ * them.  One holding more (its end_seq cut first by tcp_fragment(), or its
+ * length grown first by a collapse) holds them from seq on.
+ */
 static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 {
 	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
 	u32 seq = cb->seq, skip, n;
+	u32 fin = cb->tcp_flags & TCPHDR_FIN ? 1 : 0;
 	int err;
 
 	if (++q->skbs > RX_MAX_SKBS)
 		return rx_fail(q->c, -E2BIG, "a socket queue has more than %u skbs", RX_MAX_SKBS);
-	if (after(seq, q->cursor))
-		return rx_fail(q->c, -EFAULT, "a TCP %s queue has a hole at %u (next skb at %u)",
-			       q->queue ? "send" : "receive", q->cursor, seq);
+	if (q->queue && skb->len < cb->end_seq - fin - seq && before(seq, cb->end_seq))
+		seq = cb->end_seq - fin - skb->len;
+	if (after(seq, q->cursor)) {
+		err = held_skb(q, seq);
+		if (err != -ENOENT)
+			return err;
+		return rx_fail(q->c, -EFAULT,
+			       "a TCP %s queue has a hole at %u (next skb at %u, %u bytes; the skb before ended at %u; %u words of the process's stacks looked at)",
+			       q->queue ? "send" : "receive", q->cursor, seq, skb->len,
+			       q->prev_end, q->c->nr_hands);
+	}
+	q->prev_end = cb->end_seq;
 	if (!after(seq + skb->len, q->cursor) || !before(q->cursor, q->end))
 		return 0;	/* all before the cursor (already read or acknowledged) */
 	skip = q->cursor - seq;
@@ -331,9 +390,12 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 	err = walk_rtx(&q, (u64)sk->tcp_rtx_queue.rb_node);
 	if (!err)
 		err = walk_list(&q, sk_va + offsetof(struct sock, sk_write_queue), tcp_wq_skb);
-	if (!err && q.cursor != q.end)
-		err = rx_fail(c, -EFAULT, "the send queues end at %u, not at write_seq %u",
-			      q.cursor, q.end);
+	if (!err && q.cursor != q.end) {
+		err = held_skb(&q, q.end);
+		if (err == -ENOENT)
+			err = rx_fail(c, -EFAULT, "the send queues end at %u, not at write_seq %u",
+				      q.cursor, q.end);
+	}
 	if (!err && q.sent_seen && after(q.sent_end, tp->snd_nxt) &&
 	    !after(q.sent_end, tp->write_seq)) {
 		pr_info("a TCP socket had sent %u bytes past snd_nxt %u: counted as sent\n",

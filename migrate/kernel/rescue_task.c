@@ -202,6 +202,52 @@ static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt
 	}
 }
 
+/*
+ * What the thread held: the words of its live frames, and of the registers
+ * the interrupt that stopped its core saved just below them, that point into
+ * the dead direct map (kept in c->hands for this process's sockets).
+ */
+static void thread_hands(struct rx_ctx *c, const u8 *stack, u64 base, u64 ksp)
+{
+	u64 top = base + THREAD_SIZE - sizeof(struct pt_regs), a, w;
+
+	a = max(base, (ksp & ~7ULL) - RX_HANDS_BELOW);
+	for (; a < top && c->nr_hands < RX_MAX_HANDS; a += sizeof(u64)) {
+		memcpy(&w, stack + (a - base), sizeof(w));
+		if (w >= c->dm.facts.page_offset_base && w < c->dm.facts.direct_map_end &&
+		    !(w & 7))
+			c->hands[c->nr_hands++] = w;
+	}
+}
+
+/*
+ * What the tasks the dead cores were running held: a core stopped in the
+ * middle of an update of a socket's queues may have been running another
+ * task than the socket's owner (a softirq, or the injector's writer).
+ */
+void rx_core_hands(struct rx_ctx *c)
+{
+	u8 *stack;
+	u64 base;
+	int i;
+
+	c->nr_hands = 0;
+	stack = kmalloc(THREAD_SIZE, GFP_KERNEL);
+	for (i = 0; stack && c->have_stopped && i < NR_CPUS; i++) {
+		u64 task = c->stopped[i].task, ksp = c->stopped[i].ksp;
+
+		if (!task || !ksp ||
+		    orthros_dead_read(&c->dm, task + offsetof(struct task_struct, stack),
+				      &base, sizeof(base)) ||
+		    ksp < base || ksp >= base + THREAD_SIZE - sizeof(struct pt_regs) ||
+		    orthros_dead_read_stack(&c->dm, base, stack))
+			continue;
+		thread_hands(c, stack, base, ksp);
+	}
+	kfree(stack);
+	c->nr_core_hands = c->nr_hands;
+}
+
 /* The FPU state in the standard (non-compacted) XSAVE layout. */
 static int thread_fpu(struct rx_ctx *c, u64 va, const struct task_struct *t,
 		      struct orthros_rx_thread *th)
@@ -299,8 +345,10 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 		goto out;
 	}
 	/* the live frames are between where the stack was left and its pt_regs */
-	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs))
+	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs)) {
 		th->flags |= ORTHROS_RXT_KSP;
+		thread_hands(c, stack, base, ksp);
+	}
 	if ((long)regs.orig_ax >= 0) {
 		th->flags |= ORTHROS_RXT_IN_SYSCALL;
 		if (th->flags & ORTHROS_RXT_KSP)

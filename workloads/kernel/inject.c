@@ -31,6 +31,11 @@
  *                that holds its pages 64-127 with a byte pattern and clear
  *                its parent's marks for it, then panic: what the memmap
  *                witness of the migration must see through
+ *   cut-send-queue PID  cut an skb of the send queues of process PID's first
+ *                established TCP socket in two as tcp_fragment() does, the
+ *                second half not yet linked (held by this call only), then
+ *                panic: a socket stopped between two updates of its queues,
+ *                which the process rescue must carry whole
  *   corrupt-task PID  damage process PID's memory map (its VMA tree's root
  *                points outside this OS's memory), then panic: what the
  *                process rescue must survive (that process is skipped)
@@ -54,6 +59,11 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/maple_tree.h>
+#include <linux/delay.h>
+#include <linux/file.h>
+#include <linux/net.h>
+#include <net/sock.h>
+#include <net/tcp.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
@@ -258,6 +268,92 @@ static int damage_cache(const char *arg)
 	      arg, first, first + XA_CHUNK_SIZE - 1);
 }
 
+/* The first established TCP socket of process pid, held (or NULL). */
+static struct sock *tcp_socket_of(pid_t pid)
+{
+	struct task_struct *t = find_get_task_by_vpid(pid);
+	struct sock *sk = NULL;
+	unsigned int fd;
+
+	for (fd = 0; t && fd < 1024 && !sk; fd++) {
+		struct file *f = fget_task(t, fd);
+		struct socket *sock = f ? sock_from_file(f) : NULL;
+
+		if (sock && sock->sk && sk_fullsock(sock->sk) &&
+		    sock->sk->sk_protocol == IPPROTO_TCP &&
+		    sock->sk->sk_state == TCP_ESTABLISHED) {
+			sk = sock->sk;
+			sock_hold(sk);
+		}
+		if (f)
+			fput(f);
+	}
+	if (t)
+		put_task_struct(t);
+	return sk;
+}
+
+/*
+ * cut-send-queue PID: what tcp_fragment() and tso_fragment() leave for a
+ * moment, with the socket locked: an skb of the send queues (the last one
+ * not sent, or else the last one sent) whose end_seq and bytes have been cut
+ * at half its length, the second half moved to a new skb that no queue holds
+ * yet.  Then panic, the new skb held in this frame only.  Waits up to 2 s for
+ * an skb of at least 2 bytes (-EAGAIN).
+ */
+static int cut_send_queue(const char *arg)
+{
+	struct sk_buff *skb = NULL, *buff;
+	/* in a stack slot, as a spilled local of tso_fragment() would be */
+	struct sk_buff *volatile held;
+	struct sock *sk;
+	u32 half, seq, end;
+	pid_t pid;
+	int tries;
+
+	if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+		return -EINVAL;
+	sk = tcp_socket_of(pid);
+	if (!sk)
+		return -ENOTCONN;
+	for (tries = 0; tries < 400; tries++) {
+		lock_sock(sk);
+		skb = tcp_write_queue_tail(sk);
+		if (!skb || skb->len < 2)
+			skb = skb_rb_last(&sk->tcp_rtx_queue);
+		if (skb && skb->len >= 2 &&
+		    !(TCP_SKB_CB(skb)->tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)) &&
+		    !skb_unclone_keeptruesize(skb, GFP_ATOMIC))
+			break;
+		skb = NULL;
+		release_sock(sk);
+		usleep_range(5000, 6000);
+	}
+	if (!skb) {
+		sock_put(sk);
+		return -EAGAIN;
+	}
+	buff = tcp_stream_alloc_skb(sk, GFP_ATOMIC, true);
+	if (!buff) {
+		release_sock(sk);
+		sock_put(sk);
+		return -ENOMEM;
+	}
+	half = skb->len / 2;
+	seq = TCP_SKB_CB(skb)->seq + half;
+	end = TCP_SKB_CB(skb)->end_seq;
+	orthros_hb_note_fault();
+	TCP_SKB_CB(buff)->seq = seq;
+	TCP_SKB_CB(buff)->end_seq = end;
+	TCP_SKB_CB(buff)->tcp_flags = TCP_SKB_CB(skb)->tcp_flags;
+	TCP_SKB_CB(skb)->tcp_flags &= ~TCPHDR_PSH;
+	TCP_SKB_CB(skb)->end_seq = seq;
+	skb_split(skb, buff, half);
+	held = buff;
+	panic("orthros-inject: cut an skb of pid %d's TCP send queues in two: bytes %u..%u in an skb no queue holds (%s)",
+	      pid, seq, end, held ? "held here" : "lost");
+}
+
 static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
 {
@@ -303,6 +399,8 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		panic("orthros-inject: corrupted the page cache of %s", arg);
 	} else if (!strcmp(cmd, "damage-cache")) {
 		return damage_cache(arg);
+	} else if (!strcmp(cmd, "cut-send-queue")) {
+		return cut_send_queue(arg);
 	} else if (!strcmp(cmd, "corrupt-task")) {
 		struct task_struct *t;
 		struct mm_struct *mm;
