@@ -167,15 +167,17 @@ static int skb_bytes(struct rx_q *q, const struct sk_buff *skb, u32 skip, u32 wa
 }
 
 /*
- * An skb that a thread of the process held when its core stopped, taken off
- * a send queue or not yet put on one: tcp_fragment() and tso_fragment() cut
- * an skb in two (its end_seq first, then its bytes) and link the second half
- * last; a core stopped in between leaves the bytes of that half in an skb
- * no queue names, a hole in the queue.  The thread's live stack or the
- * registers its interrupt saved there point at it (c->hands).  Taken only
- * if it fills the hole exactly: starts at the cursor, ends at upto, holds as
- * many bytes as that, no SYN or FIN.  The bytes at a sequence number of a
- * connection never change, so an skb that says it holds these holds them.
+ * An skb that a stopped task held, in no queue: tcp_fragment() and
+ * tso_fragment() cut an skb in two (its end_seq first, then its bytes) and
+ * link the second half last; tcp_event_new_data_sent() unlinks an skb from
+ * the write queue before it puts it in the retransmit tree; tcp_ofo_queue()
+ * moves rcv_nxt past an skb before it queues it for reading.  A core stopped
+ * in between leaves bytes that no queue names: a hole, or a queue that ends
+ * short.  The task's live stack, or the registers its interrupt saved there,
+ * point at the skb (c->hands).  Taken only if it fills the gap exactly: it
+ * starts at the cursor, ends at upto, holds as many bytes as that, no SYN or
+ * FIN.  The bytes at a sequence number of a connection never change, so an
+ * skb that says it holds these holds them.
  */
 static int held_skb(struct rx_q *q, u32 upto)
 {
@@ -185,7 +187,7 @@ static int held_skb(struct rx_q *q, u32 upto)
 	int err = -ENOENT;
 	u32 i;
 
-	if (!q->queue || !after(upto, q->cursor))
+	if (!after(upto, q->cursor))
 		return -ENOENT;
 	skb = kmalloc(sizeof(*skb), GFP_KERNEL);
 	if (!skb)
@@ -196,8 +198,8 @@ static int held_skb(struct rx_q *q, u32 upto)
 		    cb->seq != q->cursor || cb->end_seq != upto || skb->len != upto - q->cursor ||
 		    skb->data_len > skb->len || (cb->tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)))
 			continue;
-		pr_info("a TCP send queue's bytes %u..%u were in an skb a thread held (stopped between two updates of the queue): carried\n",
-			q->cursor, upto);
+		pr_info("a TCP %s queue's bytes %u..%u were in an skb a thread held (stopped between two updates of the queue): carried\n",
+			q->queue ? "send" : "receive", q->cursor, upto);
 		err = skb_bytes(q, skb, 0, skb->len, false);
 		if (!err)
 			q->cursor = upto;
@@ -208,38 +210,46 @@ static int held_skb(struct rx_q *q, u32 upto)
 
 /*
  * One skb of a TCP queue: the bytes of it from the cursor on, in sequence.
- * In the send queues an skb may be caught in the middle of an update that
- * moves bytes out of its head (tcp_trim_head() for an acknowledged part,
- * tcp_shifted_skb() for a SACKed one): its length is cut before its seq is
- * moved, so an skb holding fewer bytes than seq..end_seq holds the last of
- * them.  One holding more (its end_seq cut first by tcp_fragment(), or its
- * length grown first by a collapse) holds them from seq on.
+ * An skb may be caught in the middle of an update.  In the send queues,
+ * one that moves bytes out of its head (tcp_trim_head() for an acknowledged
+ * part, tcp_shifted_skb() for a SACKed one) cuts its length before it moves
+ * its seq: an skb holding fewer bytes than seq..end_seq holds the last of
+ * them.  One holding more (its end_seq cut first by tcp_fragment(), its
+ * length grown first by tcp_collapse_retrans()) holds them from seq on, and
+ * the bytes past end_seq are the stream's own.  In the receive queue a new
+ * skb of tcp_collapse() has its length grown before its bytes are copied
+ * in, and end_seq moved after: only seq..end_seq is vouched for (the bytes
+ * not yet copied are still in the next skb).
  */
 static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 {
 	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
-	u32 seq = cb->seq, skip, n;
-	u32 fin = cb->tcp_flags & TCPHDR_FIN ? 1 : 0;
+	u32 seq = cb->seq, len = skb->len, skip, n, span;
 	int err;
 
 	if (++q->skbs > RX_MAX_SKBS)
 		return rx_fail(q->c, -E2BIG, "a socket queue has more than %u skbs", RX_MAX_SKBS);
-	if (q->queue && skb->len < cb->end_seq - fin - seq && before(seq, cb->end_seq))
-		seq = cb->end_seq - fin - skb->len;
+	span = after(cb->end_seq, seq) ? cb->end_seq - seq : 0;
+	if (span && (cb->tcp_flags & TCPHDR_FIN))
+		span--;
+	if (q->queue && len < span)
+		seq = cb->end_seq - (cb->tcp_flags & TCPHDR_FIN ? 1 : 0) - len;
+	if (!q->queue && len > span)
+		len = span;
 	if (after(seq, q->cursor)) {
 		err = held_skb(q, seq);
 		if (err != -ENOENT)
 			return err;
 		return rx_fail(q->c, -EFAULT,
-			       "a TCP %s queue has a hole at %u (next skb at %u, %u bytes; the skb before ended at %u; %u words of the process's stacks looked at)",
-			       q->queue ? "send" : "receive", q->cursor, seq, skb->len,
+			       "a TCP %s queue has a hole at %u (next skb at %u, %u bytes; the skb before ended at %u; %u words of stopped tasks' stacks looked at)",
+			       q->queue ? "send" : "receive", q->cursor, seq, len,
 			       q->prev_end, q->c->nr_hands);
 	}
 	q->prev_end = cb->end_seq;
-	if (!after(seq + skb->len, q->cursor) || !before(q->cursor, q->end))
+	if (!after(seq + len, q->cursor) || !before(q->cursor, q->end))
 		return 0;	/* all before the cursor (already read or acknowledged) */
 	skip = q->cursor - seq;
-	n = min(skb->len - skip, q->end - q->cursor);
+	n = min(len - skip, q->end - q->cursor);
 	err = skb_bytes(q, skb, skip, n, false);
 	if (!err)
 		q->cursor += n;
@@ -377,9 +387,12 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 	q.cursor = tp->copied_seq;
 	q.end = tp->rcv_nxt;
 	err = walk_list(&q, sk_va + offsetof(struct sock, sk_receive_queue), tcp_skb);
-	if (!err && q.cursor != q.end)
-		err = rx_fail(c, -EFAULT, "the receive queue ends at %u, not at rcv_nxt %u",
-			      q.cursor, q.end);
+	if (!err && q.cursor != q.end) {
+		err = held_skb(&q, q.end);
+		if (err == -ENOENT)
+			err = rx_fail(c, -EFAULT, "the receive queue ends at %u, not at rcv_nxt %u",
+				      q.cursor, q.end);
+	}
 	if (err)
 		return err;
 	/* written, not acknowledged: snd_una .. write_seq, retransmit then write queue */
