@@ -18,7 +18,7 @@ TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
 	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h
 CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 # Programs to protect and to crash: guest only.
-WORKLOADS := orthros-crash orthros-load orthros-writer
+WORKLOADS := orthros-crash orthros-load orthros-writer orthros-fstree
 # Self-checking workloads to protect: ordinary dynamically linked Debian programs
 # (glibc, pthreads), as criu will meet them; build-initramfs.sh ships their libraries.
 DYN_WORKLOADS := orthros-filecheck orthros-threads orthros-pipes orthros-fpu orthros-net orthros-aio

@@ -24,18 +24,6 @@ crash() {
 	CRASH_PID=$!
 }
 
-# fsck: stop the service, unmount, power off; fsck.ext3 -n on the image
-fsck_clean() {
-	# httpd takes a moment to exit after its signal (longer while the next backup
-	# boots beside): wait up to 10 s for the unmount, then name what still holds /data
-	vm exec backup 'killall httpd 2>/dev/null' >/dev/null
-	wait_for 10 "/data to unmount on the new active" vm exec backup 'umount /data' ||
-		{ vm exec backup 'ls -l /proc/*/cwd /proc/*/fd 2>/dev/null | grep " /data"'; return 1; }
-	vm kill >/dev/null
-	fsck.ext3 -n -f "$TOP/build/vm/$VM/data.img" >"$TMPD/fsck.out" 2>&1 ||
-		{ cat "$TMPD/fsck.out"; fail "fsck.ext3 -n found problems"; }
-}
-
 # the cause each crash leaves in the backup's failure record
 declare -A CAUSE=([syscall]="orthros-inject: panic in a system call"
 	[write]="in the middle of write()" [user]="interrupted in user code")

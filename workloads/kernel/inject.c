@@ -13,6 +13,9 @@
  *                write() system call (in the middle of a file write)
  *   user PID     panic when a timer interrupt finds process PID running
  *                its own user code
+ *   rename PID   panic when a timer interrupt finds process PID inside a
+ *                rename() (a file-system operation half done: its journal
+ *                handle may be open)
  *   read PID     panic when a timer interrupt finds process PID inside a
  *                read() that has copied bytes to its buffer and not
  *                returned (what the rescue must not lose; read() only: a
@@ -42,7 +45,7 @@
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
- * The "write", "user", "read" and "append" traps give up after 20 s.
+ * The "write", "user", "rename", "read" and "append" traps give up after 20 s.
  */
 #define pr_fmt(fmt) "orthros-inject: " fmt
 
@@ -82,13 +85,14 @@
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20
 
-enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND };
+enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND, TRAP_RENAME };
 
 static const char *const trap_where[] = {
 	[TRAP_WRITE] = "in write()",
 	[TRAP_USER] = "in user code",
 	[TRAP_READ] = "in read() with bytes copied",
 	[TRAP_APPEND] = "in an append after a truncation with bytes copied",
+	[TRAP_RENAME] = "in rename()",
 };
 
 static DEFINE_PER_CPU(struct hrtimer, trap_timer);
@@ -180,6 +184,15 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 			read_copied(regs);
 		if (kind == TRAP_APPEND && !user_mode(regs) && current->mm)
 			append_copied(regs);
+		if (kind == TRAP_RENAME && !user_mode(regs) && current->mm) {
+			long nr = syscall_get_nr(current, task_pt_regs(current));
+
+			if (nr == __NR_rename || nr == __NR_renameat || nr == __NR_renameat2) {
+				orthros_hb_note_fault();
+				panic("orthros-inject: pid %d (%s) interrupted in the middle of rename()",
+				      current->pid, current->comm);
+			}
+		}
 		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
 		    syscall_get_nr(current, task_pt_regs(current)) == __NR_write) {
 			orthros_hb_note_fault();
@@ -429,6 +442,9 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		return err ? err : count;
 	} else if (!strcmp(cmd, "read")) {
 		err = arm(TRAP_READ, arg);
+		return err ? err : count;
+	} else if (!strcmp(cmd, "rename")) {
+		err = arm(TRAP_RENAME, arg);
 		return err ? err : count;
 	} else if (!strcmp(cmd, "append")) {
 		err = arm(TRAP_APPEND, arg);
