@@ -161,7 +161,6 @@ static int rx_process(struct rx_ctx *c, struct rx_tree *tr, u32 idx, u32 want_pi
 	p->pid = t->pid;
 	p->ppid = idx ? tree_ppid(tr, (u64)t->real_parent) : 0;
 	p->flags = idx ? 0 : ORTHROS_RXP_LEADER;
-	c->nr_hands = c->nr_core_hands;
 	err = rx_task(c, va, t, p);
 	if (!err)
 		err = rx_threads(c, va, t, p);

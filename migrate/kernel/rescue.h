@@ -45,15 +45,15 @@ struct rx_ctx {
 	bool have_stopped;
 	u64 zero_pfn;			/* its empty_zero_page */
 	/*
-	 * The words of the live part of the current process's kernel stacks
-	 * (and of the registers an interrupt saved there) that point into the
-	 * dead direct map: what its threads held when their cores stopped, an
-	 * object taken off one queue and not yet put on another, say
-	 * (rescue_net.c's held_skb()).
+	 * The words of the live part of the kernel stacks of the tasks the
+	 * dead cores were running (and of the registers the interrupt that
+	 * stopped each saved there) that point into the dead direct map: what
+	 * they held, an object taken off one queue and not yet put on another,
+	 * say (rescue_net.c's held_skb()).  Only a task on a core can have
+	 * been in the middle of an update: this kernel is not preemptible.
 	 */
 	u64 hands[RX_MAX_HANDS];
 	u32 nr_hands;
-	u32 nr_core_hands;		/* the first ones: of the tasks its cores left */
 };
 
 /* A new record of type and len bytes (zeroed), or NULL when full. */

@@ -48,6 +48,8 @@ struct rx_q {
 	bool sent_seen;			/* a write-queue skb handed to the device */
 	u32 sent_end;			/* ... the end of the last such */
 	u32 prev_end;			/* the end_seq of the skb before */
+	bool carried;			/* an skb of this queue gave bytes */
+	bool locked;			/* the socket was locked: maybe mid-update */
 };
 
 /* len bytes at phys, as SKDATA records that each stay within one page. */
@@ -81,13 +83,20 @@ static int put_bytes(struct rx_q *q, u64 phys, u32 len)
 static int skb_bytes(struct rx_q *q, const struct sk_buff *skb, u32 skip, u32 want, bool nested)
 {
 	struct skb_shared_info *sh;
-	u32 head = skb->len - skb->data_len;
-	u64 phys;
+	u64 off = (u64)skb->data - (u64)skb->head, phys;
+	u32 head;
 	int err = 0, i;
 
-	if (skb->data_len > skb->len)
+	/*
+	 * The linear part ends at tail: skb_len_add() grows len a moment
+	 * before data_len, and len - data_len would count page bytes as
+	 * linear ones for that moment.
+	 */
+	if (skb->data_len > skb->len || (u64)skb->data < (u64)skb->head || off > skb->tail ||
+	    skb->tail > skb->end)
 		return rx_fail(q->c, -EFAULT, "an skb does not check (len %u, data_len %u)",
 			       skb->len, skb->data_len);
+	head = min_t(u64, skb->tail - off, skb->len);
 	if (skip < head) {
 		u32 n = min(head - skip, want);
 
@@ -187,7 +196,14 @@ static int held_skb(struct rx_q *q, u32 upto)
 	int err = -ENOENT;
 	u32 i;
 
-	if (!after(upto, q->cursor))
+	/*
+	 * Only a socket locked at the moment of death can be mid-update, and
+	 * never past the queue's end.  A gap in the receive queue before any
+	 * queued skb may be bytes already consumed: __tcp_read_sock() (splice,
+	 * sendfile) frees an skb before it moves copied_seq past it.
+	 */
+	if (!q->locked || !after(upto, q->cursor) || after(upto, q->end) ||
+	    (!q->queue && !q->carried))
 		return -ENOENT;
 	skb = kmalloc(sizeof(*skb), GFP_KERNEL);
 	if (!skb)
@@ -232,18 +248,21 @@ static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 	span = after(cb->end_seq, seq) ? cb->end_seq - seq : 0;
 	if (span && (cb->tcp_flags & TCPHDR_FIN))
 		span--;
-	if (q->queue && len < span)
+	if (q->locked && q->queue && len < span)
 		seq = cb->end_seq - (cb->tcp_flags & TCPHDR_FIN ? 1 : 0) - len;
 	if (!q->queue && len > span)
 		len = span;
 	if (after(seq, q->cursor)) {
+		/* filled, the cursor is at this skb: go on with it */
 		err = held_skb(q, seq);
-		if (err != -ENOENT)
+		if (err == -ENOENT)
+			return rx_fail(q->c, -EFAULT,
+				       "a TCP %s queue has a hole at %u (next skb at %u, %u bytes; the skb before ended at %u; the socket %s; %u words of stopped tasks' stacks looked at)",
+				       q->queue ? "send" : "receive", q->cursor, seq, len,
+				       q->prev_end, q->locked ? "locked" : "not locked",
+				       q->c->nr_hands);
+		if (err)
 			return err;
-		return rx_fail(q->c, -EFAULT,
-			       "a TCP %s queue has a hole at %u (next skb at %u, %u bytes; the skb before ended at %u; %u words of stopped tasks' stacks looked at)",
-			       q->queue ? "send" : "receive", q->cursor, seq, len,
-			       q->prev_end, q->c->nr_hands);
 	}
 	q->prev_end = cb->end_seq;
 	if (!after(seq + len, q->cursor) || !before(q->cursor, q->end))
@@ -251,6 +270,8 @@ static int tcp_skb(struct rx_q *q, const struct sk_buff *skb)
 	skip = q->cursor - seq;
 	n = min(len - skip, q->end - q->cursor);
 	err = skb_bytes(q, skb, skip, n, false);
+	if (!err && n)
+		q->carried = true;
 	if (!err)
 		q->cursor += n;
 	return err;
@@ -382,6 +403,8 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 	s->rcv_wnd = tp->rcv_wnd;
 	s->rcv_wup = tp->rcv_wup;
 
+	/* a lock held: a task may have been stopped inside an update */
+	q.locked = sk->sk_lock.owned || spin_is_locked((spinlock_t *)&sk->sk_lock.slock);
 	/* received, not read: copied_seq .. rcv_nxt from the receive queue */
 	q.queue = 0;
 	q.cursor = tp->copied_seq;
@@ -397,6 +420,7 @@ static int tcp_established(struct rx_ctx *c, u64 sk_va, const struct tcp_sock *t
 		return err;
 	/* written, not acknowledged: snd_una .. write_seq, retransmit then write queue */
 	q.queue = 1;
+	q.carried = false;
 	q.cursor = tp->snd_una;
 	q.end = tp->write_seq;
 	q.skbs = 0;

@@ -203,9 +203,9 @@ static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt
 }
 
 /*
- * What the thread held: the words of its live frames, and of the registers
- * the interrupt that stopped its core saved just below them, that point into
- * the dead direct map (kept in c->hands for this process's sockets).
+ * What a task on a stopped core held: the words of its live frames, and of
+ * the registers the interrupt that stopped the core saved just below them,
+ * that point into the dead direct map (c->hands).
  */
 static void thread_hands(struct rx_ctx *c, const u8 *stack, u64 base, u64 ksp)
 {
@@ -222,8 +222,10 @@ static void thread_hands(struct rx_ctx *c, const u8 *stack, u64 base, u64 ksp)
 
 /*
  * What the tasks the dead cores were running held: a core stopped in the
- * middle of an update of a socket's queues may have been running another
- * task than the socket's owner (a softirq, or the injector's writer).
+ * middle of an update of a socket's queues was running the socket's owner
+ * (a system call, or the backlog it processes in release_sock()) or another
+ * task (a softirq, or the injector's writer).  A thread that was not on a
+ * core is not in the middle of anything: this kernel is not preemptible.
  */
 void rx_core_hands(struct rx_ctx *c)
 {
@@ -245,7 +247,6 @@ void rx_core_hands(struct rx_ctx *c)
 		thread_hands(c, stack, base, ksp);
 	}
 	kfree(stack);
-	c->nr_core_hands = c->nr_hands;
 }
 
 /* The FPU state in the standard (non-compacted) XSAVE layout. */
@@ -345,10 +346,8 @@ static int one_thread(struct rx_ctx *c, u64 va, const struct task_struct *t,
 		goto out;
 	}
 	/* the live frames are between where the stack was left and its pt_regs */
-	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs)) {
+	if (ksp >= base && ksp < base + THREAD_SIZE - sizeof(struct pt_regs))
 		th->flags |= ORTHROS_RXT_KSP;
-		thread_hands(c, stack, base, ksp);
-	}
 	if ((long)regs.orig_ax >= 0) {
 		th->flags |= ORTHROS_RXT_IN_SYSCALL;
 		if (th->flags & ORTHROS_RXT_KSP)

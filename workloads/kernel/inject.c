@@ -308,8 +308,8 @@ static struct sock *tcp_socket_of(pid_t pid)
 
 /*
  * cut-send-queue PID: what tcp_fragment() and tso_fragment() leave for a
- * moment, with the socket locked: an skb of the send queues (the last one
- * not sent, or else the last one sent) whose end_seq and bytes have been cut
+ * moment, with the socket locked: an skb of the send queues (the first one
+ * sent when another follows it, or else the last one) whose end_seq and bytes have been cut
  * at half its length, the second half moved to a new skb that no queue holds
  * yet.  Then panic, the new skb held in this frame only.  Waits up to 2 s for
  * an skb of at least 2 bytes (-EAGAIN).
@@ -331,7 +331,10 @@ static int cut_send_queue(const char *arg)
 		return -ENOTCONN;
 	for (tries = 0; tries < 400; tries++) {
 		lock_sock(sk);
-		skb = tcp_write_queue_tail(sk);
+		/* one with a successor: the hole is then in the middle of a queue */
+		skb = skb_rb_first(&sk->tcp_rtx_queue);
+		if (!skb || skb->len < 2 || (!skb_rb_next(skb) && !tcp_send_head(sk)))
+			skb = tcp_write_queue_tail(sk);
 		if (!skb || skb->len < 2)
 			skb = skb_rb_last(&sk->tcp_rtx_queue);
 		if (skb && skb->len >= 2 &&
