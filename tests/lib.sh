@@ -114,13 +114,12 @@ verify() {
 		fail "acknowledged data lost (named by the failover): $v"
 }
 
-# fsck_clean: the new active's /data unmounted (its service and whatever
-# else holds it stopped: httpd takes a moment to exit after its signal, longer
+# fsck_clean: the new active's /data unmounted (its service stopped: httpd takes a moment to exit after its signal, longer
 # while the next backup boots beside, so up to 10 s, then name what still
 # holds /data), the machine off, fsck.ext3 -n -f on its copy of the disk
 fsck_clean() {
 	local out rc
-	vm exec backup 'killall httpd sleep 2>/dev/null' >/dev/null
+	vm exec backup 'killall httpd 2>/dev/null' >/dev/null
 	wait_for 10 "/data to unmount on the new active" vm exec backup 'umount /data' ||
 		{ vm exec backup 'ls -l /proc/*/cwd /proc/*/fd 2>/dev/null | grep " /data"'; return 1; }
 	vm kill >/dev/null
@@ -131,8 +130,9 @@ fsck_clean() {
 
 # crash_cmd HOW [PID]: the command that crashes the active HOW: syscall (a
 # panic in a system call), or the injector's traps on PID: write (inside a
-# write()), user (in user code), read (a read() that has copied bytes), or
-# corrupt (PID's task structure damaged, then a panic)
+# write()), user (in user code), read (a read() that has copied bytes),
+# corrupt (PID's task structure damaged, then a panic), or cut (an skb of PID's
+# TCP send queues cut in two and the second half left out, then a panic)
 crash_cmd() {
 	case $1 in
 	syscall) echo 'orthros-crash syscall' ;;

@@ -30,7 +30,7 @@
 #define RX_MAX_SIGQ	1024
 #define RX_MAX_PATH	64		/* components of a path */
 #define RX_MAX_MOUNTS	16		/* mounts crossed by a path */
-#define RX_MAX_HANDS	1024		/* words of a process's live kernel stacks */
+#define RX_MAX_HANDS	1024		/* words of the stopped tasks' live stacks */
 #define RX_HANDS_BELOW	256		/* ... from this far below where a stack was left */
 
 struct rx_ctx {

@@ -207,7 +207,7 @@ static void syscall_progress(const u8 *stack, u64 base, u64 ksp, const struct pt
  * the registers the interrupt that stopped the core saved just below them,
  * that point into the dead direct map (c->hands).
  */
-static void thread_hands(struct rx_ctx *c, const u8 *stack, u64 base, u64 ksp)
+static void task_hands(struct rx_ctx *c, const u8 *stack, u64 base, u64 ksp)
 {
 	u64 top = base + THREAD_SIZE - sizeof(struct pt_regs), a, w;
 
@@ -244,7 +244,7 @@ void rx_core_hands(struct rx_ctx *c)
 		    ksp < base || ksp >= base + THREAD_SIZE - sizeof(struct pt_regs) ||
 		    orthros_dead_read_stack(&c->dm, base, stack))
 			continue;
-		thread_hands(c, stack, base, ksp);
+		task_hands(c, stack, base, ksp);
 	}
 	kfree(stack);
 }

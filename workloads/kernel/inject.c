@@ -100,6 +100,12 @@ static int trap_kind;
 static pid_t trap_pid;
 static ktime_t trap_until;
 
+/* A command's PID argument: 0, or -EINVAL. */
+static int pid_arg(const char *arg, pid_t *pid)
+{
+	return !arg || kstrtoint(arg, 10, pid) || *pid <= 0 ? -EINVAL : 0;
+}
+
 static int hang_cpu(void *unused)
 {
 	/* stop_machine() has turned interrupts off on every core */
@@ -217,7 +223,7 @@ static int arm(int kind, const char *arg)
 	pid_t pid;
 	int cpu;
 
-	if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+	if (pid_arg(arg, &pid))
 		return -EINVAL;
 	rcu_read_lock();
 	p = find_task_by_vpid(pid);
@@ -324,7 +330,7 @@ static int cut_send_queue(const char *arg)
 	pid_t pid;
 	int tries;
 
-	if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+	if (pid_arg(arg, &pid))
 		return -EINVAL;
 	sk = tcp_socket_of(pid);
 	if (!sk)
@@ -422,7 +428,7 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		struct mm_struct *mm;
 		pid_t pid;
 
-		if (!arg || kstrtoint(arg, 10, &pid) || pid <= 0)
+		if (pid_arg(arg, &pid))
 			return -EINVAL;
 		t = find_get_task_by_vpid(pid);
 		if (!t)
