@@ -11,11 +11,11 @@ CFLAGS := -O2 -g -Wall -Wextra -std=gnu11
 T ?=
 
 # C tools: each lives in tools/ or in its component folder; all link the profile parser.
-TOOLS := orthros orthros-profile orthros-boot orthros-protect orthros-rescue
+TOOLS := orthros orthros-profile orthros-boot orthros-protect orthros-rescue orthros-journal
 TOOL_DIRS := tools bootloader workloads migrate
 TOOL_LIBS := tools/profile.c tools/shmlib.c tools/peer.c
 TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
-	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h
+	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h migrate/kernel/orthros_journal_abi.h
 CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 # Programs to protect and to crash: guest only.
 WORKLOADS := orthros-crash orthros-load orthros-writer orthros-fstree

@@ -52,11 +52,13 @@ script() { # PART: the shell commands of every operation's PART (OP_PREP or OP_A
 	done
 }
 
-# The one crash: the operations, the listing the dead kernel showed, the panic,
-# the failover, the new active's listing.  The tests after it compare.
-t_crash_after_operations() {
-	local out
-	pair || return 1
+# crash_after_operations NAME [BACKUP_ARGS]: the one crash: the operations,
+# the listing the dead kernel showed ($TMPD/NAME.before), the panic, the
+# failover (its status in $TMPD/NAME.json), the new active's listing
+# ($TMPD/NAME.after).  BACKUP_ARGS: the backup's extra command line.
+crash_after_operations() {
+	local out name=$1
+	pair "${2:-}" || return 1
 	# the data stays in the dead kernel's cache: nothing but the failover carries it
 	hold_cache || return 1
 	out=$(vm exec active "rm -rf $NS && mkdir $NS && cd $NS && mkdir $OPS
@@ -65,18 +67,36 @@ sync") || return 1
 	[ -z "$out" ] || fail "preparing: $out" || return 1
 	out=$(vm exec active "$(script OP_ACT)") || return 1
 	[ -z "$out" ] || fail "the operations: $out" || return 1
-	vm exec active "orthros-fstree list $NS" >"$TMPD/before" || fail "listing the tree before the crash" || return 1
-	echo "figure: $(wc -l <"$TMPD/before") entries before the crash"
-	crash_and_fail_over 'orthros-crash syscall' "$TMPD/st.json" || return 1
-	vm exec backup "orthros-fstree list $NS" >"$TMPD/after" || fail "listing the tree after the failover" || return 1
-	echo "figure: $(wc -l <"$TMPD/after") entries after the failover"
+	vm exec active "orthros-fstree list $NS" >"$TMPD/$name.before" || fail "listing the tree before the crash" || return 1
+	echo "figure: $(wc -l <"$TMPD/$name.before") entries before the crash"
+	crash_and_fail_over 'orthros-crash syscall' "$TMPD/$name.json" || return 1
+	vm exec backup "orthros-fstree list $NS" >"$TMPD/$name.after" || fail "listing the tree after the failover" || return 1
+	echo "figure: $(wc -l <"$TMPD/$name.after") entries after the failover"
+	python3 - "$TMPD/$name.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["failover"]
+j, m = f["migrate"]["journal"], f["migrate"]
+print("figure: journal: %d transactions, %d blocks, %d revokes handed out%s; migration: %d files, %d with their dead times kept" % (
+    j["transactions"], j["blocks"], j["revokes"], ("; left out: " + j["why"]) if j["why"] else "", m["files"], m["times_kept"]))
+PY
 }
 
-# same OP: the entries under $NS/OP before the crash and after the failover
-# are the same, field by field; every difference is printed
+# The crash the per-operation tests compare: the journal finished.
+t_crash_after_operations() {
+	crash_after_operations carried || return 1
+	python3 - "$TMPD/carried.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["failover"]["migrate"]["journal"]
+assert j["read"] and not j["off"] and j["transactions"] >= 1 and j["blocks"] > 0 and not j["why"], j
+PY
+}
+
+# same OP [NAME]: the entries under $NS/OP before crash NAME (default: carried)
+# and after its failover are the same, field by field; every difference is printed
 same() {
-	[ -s "$TMPD/before" ] && [ -e "$TMPD/after" ] || fail "no listings: the crash test failed" || return 1
-	python3 - "$TMPD/before" "$TMPD/after" "$1" <<'PY'
+	local b=$TMPD/${2:-carried}.before a=$TMPD/${2:-carried}.after
+	[ -s "$b" ] && [ -e "$a" ] || fail "no listings: the crash test failed" || return 1
+	python3 - "$b" "$a" "$1" <<'PY'
 import sys
 FIELDS = ["type", "mode", "uid", "gid", "size", "links", "mtime", "ctime", "inode of", "content", "xattrs"]
 def read(path, op):
@@ -125,22 +145,40 @@ t_rename_of_a_directory_with_dirty_files_is_carried() { same rename-dir-with-dir
 
 # The file system the failover left is consistent.
 t_fsck_is_clean_after_the_failover() {
-	[ -e "$TMPD/after" ] || fail "no failover: the crash test failed" || return 1
+	[ -e "$TMPD/carried.after" ] || fail "no failover: the crash test failed" || return 1
 	fsck_clean
 }
 
-# A panic inside a file-system operation: a file renamed to and fro for ever
-# (synced first); the injector panics while the renamer is inside rename().
-# The rename in progress was not acknowledged: after the failover the file is
-# under exactly one of its two names, whole, and fsck is clean.
-t_panic_inside_a_rename_leaves_one_name() {
+# The control: the same operations and crash with the journal carry off
+# (orthros_migrate=no-journal).  Every operation's test must see a loss:
+# one that came back as it was could not fail.
+t_without_the_journal_every_operation_is_changed() {
+	local op kept="" lost=0 n=0
+	crash_after_operations control orthros_migrate=no-journal || return 1
+	python3 -c 'import json,sys; j = json.load(open(sys.argv[1]))["failover"]["migrate"]["journal"]; sys.exit(0 if j["off"] and not j["transactions"] else 1)' \
+		"$TMPD/control.json" || fail "the journal carry was not off" || return 1
+	for op in $OPS; do
+		n=$((n + 1))
+		if same "$op" control >/dev/null; then kept="$kept $op"; else lost=$((lost + 1)); fi
+	done
+	echo "figure: with the journal carry off, $lost of $n operations come back changed"
+	[ -z "$kept" ] || fail "with the journal carry off these came back as they were (their tests cannot fail):$kept"
+}
+
+# rename_panic TRAP: a file renamed to and fro for ever (synced first); the
+# injector's TRAP (rename or rename-in-handle) panics the active while the
+# renamer is inside rename().  The rename in progress was not acknowledged:
+# after the failover the file is under exactly one of its two names, whole,
+# and fsck is clean.
+rename_panic() {
 	local pid n
 	pair || return 1
 	vm exec active "rm -rf $NS && mkdir -p $NS/r && (orthros-fstree renames $NS/r > /tmp/renames.out 2>&1 &)" || return 1
 	wait_for 20 "the renamer to start" vm exec active 'grep -q ready /tmp/renames.out' || return 1
 	pid=$(vm exec active 'pidof orthros-fstree') || return 1
-	crash_and_fail_over "echo 'rename $pid' > /sys/kernel/orthros_inject" "$TMPD/st.json" || return 1
+	crash_and_fail_over "echo '$1 $pid' > /sys/kernel/orthros_inject" "$TMPD/st.json" || return 1
 	echo "figure: $(vm exec backup 'dmesg | grep -o "orthros-inject: .*rename.*" | head -1')"
+	python3 -c 'import json,sys; f = json.load(open(sys.argv[1]))["failover"]["migrate"]; j = f["journal"]; print("figure: journal: %d transactions, %d blocks; left out: %s; first disagreement: %s" % (j["transactions"], j["blocks"], j["why"] or "nothing", f["first_disagreement"] or "none"))' "$TMPD/st.json"
 	n=$(vm exec backup "ls $NS/r") || return 1
 	echo "figure: after the failover: $(echo $n)"
 	case $(echo $n) in
@@ -148,18 +186,26 @@ t_panic_inside_a_rename_leaves_one_name() {
 	*) fail "the renamed file is under '$(echo $n)', not under exactly one of p and q" || return 1 ;;
 	esac
 	expect_eq "its content" "$(vm exec backup "md5sum < $NS/r/$n")" \
-		"$(printf 'r%.0s' $(seq 4096) | md5sum)" || return 1
+		"$(printf 'r%.0s' $(seq 4096) | md5sum)"
+}
+
+# A panic inside a file-system operation, anywhere in rename().
+t_panic_inside_a_rename_leaves_one_name() {
+	rename_panic rename || return 1
 	fsck_clean
 }
 
-# Not carried yet (issue 25 step 2): the mount replays the last committed
-# state, and the migration rewrites each dirty file's data (its mtime and
-# ctime with it) under its first name.
-for t in $(grep -oE '^t_[a-z_]+_is_carried' "$0"); do
-	todo "$t" "issue 25 step 2: the dead kernel's journal is not finished yet"
-done
-# Seen: the replay gave the committed name, and the migration wrote the
-# file's data under the name its dentry had at the panic: both p and q.
-todo t_panic_inside_a_rename_leaves_one_name "issue 25 step 2: the migration writes a renamed file under its new name beside the committed one"
+# A panic while rename()'s journal handle is open: the running transaction
+# holds a half-done operation, so it is left out, and named; the file's data,
+# written under its dead name, goes to the name the disk has (one name).
+t_panic_with_a_journal_handle_open_drops_the_running_transaction_named() {
+	rename_panic rename-in-handle || return 1
+	python3 - "$TMPD/st.json" <<'PY' || fail "the running transaction was not left out and named" || return 1
+import json, sys
+j = json.load(open(sys.argv[1]))["failover"]["migrate"]["journal"]
+assert j["open_handles"] >= 1 and "handles were open" in j["why"], j
+PY
+	fsck_clean
+}
 
 run_tests

@@ -29,6 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../migrate/kernel/orthros_journal_abi.h"
+
 #define MAX_RAM 64
 
 struct state {
@@ -501,9 +503,17 @@ static void print_failover_json(void)
 	       (unsigned long long)m->pages, (unsigned long long)m->bytes,
 	       (unsigned long long)m->skipped);
 	json_str(m->first_skip);
-	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu,\"committed\":%llu",
+	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu,\"committed\":%llu,\"times_kept\":%llu",
 	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
-	       (unsigned long long)m->sync_us, (unsigned long long)m->committed);
+	       (unsigned long long)m->sync_us, (unsigned long long)m->committed,
+	       (unsigned long long)m->times_kept);
+	printf(",\"journal\":{\"read\":%s,\"off\":%s,\"transactions\":%u,\"blocks\":%u,\"revokes\":%u,"
+	       "\"dropped_tid\":%u,\"dropped_blocks\":%u,\"open_handles\":%u,\"why\":",
+	       fo.journal.read ? "true" : "false", fo.journal.flags & ORTHROS_JOURNAL_OFF ? "true" : "false",
+	       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes, fo.journal.dropped_tid,
+	       fo.journal.dropped_blocks, fo.journal.open_handles);
+	json_str(fo.journal.why);
+	printf("}");
 	printf(",\"memmap\":%s,\"memmap_scanned\":%llu,\"memmap_us\":%llu,\"tree_pages\":%llu,"
 	       "\"memmap_pages\":%llu,\"disagreements\":%llu,\"first_disagreement\":",
 	       m->memmap_off ? "false" : "true", (unsigned long long)m->memmap_scanned,
@@ -593,6 +603,11 @@ static void print_failover_text(void)
 		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.committed,
 		       (unsigned long long)fo.migrate.skipped,
 		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
+	if (fo.journal.read)
+		printf("  journal: %s%u transactions, %u blocks, %u revokes handed to orthros-journal%s%s\n",
+		       fo.journal.flags & ORTHROS_JOURNAL_OFF ? "off (orthros_migrate=no-journal): " : "",
+		       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes,
+		       fo.journal.why[0] ? "; left out: " : "", fo.journal.why);
 	if (fo.migrate.inodes)
 		printf("  witnesses: %s; %llu pages named by the trees, %llu by the memmap; %llu disagreements%s%s\n",
 		       fo.migrate.memmap_off ? "the page-cache trees alone (orthros_migrate=tree-only)" :

@@ -42,6 +42,7 @@
 
 #include "../shmem/orthros_shm.h"
 #include "../heartbeat/orthros_heartbeat.h"
+#include "../migrate/orthros_journal_abi.h"
 #include "../migrate/orthros_migrate.h"
 #include "cores.h"
 #include "netlock.h"
@@ -53,6 +54,7 @@ static u16 take_list[MAX_TAKE];		/* bus << 8 | devfn */
 static unsigned int take_count;
 static bool migrate_off;
 static bool migrate_tree_only;
+static bool migrate_no_journal;
 static bool rescue_off;
 
 static int __init parse_takeover(char *arg)
@@ -79,11 +81,15 @@ static int __init parse_takeover(char *arg)
 }
 early_param("orthros_takeover", parse_takeover);
 
-/* orthros_migrate=off: no page-cache migration; =tree-only: no memmap witness */
+/*
+ * orthros_migrate=off: no page-cache migration; =tree-only: no memmap
+ * witness; =no-journal: the dead journal's transactions are not finished
+ */
 static int __init parse_migrate(char *arg)
 {
 	migrate_off = arg && !strcmp(arg, "off");
 	migrate_tree_only = arg && !strcmp(arg, "tree-only");
+	migrate_no_journal = arg && !strcmp(arg, "no-journal");
 	return 0;
 }
 early_param("orthros_migrate", parse_migrate);
@@ -379,6 +385,32 @@ static long do_migrate(const struct orthros_migrate_req __user *uarg)
 	return err;
 }
 
+/*
+ * The dead journal's unfinished transactions, for orthros-journal to append
+ * to the on-disk log before the mount (phase "journal", which the failover
+ * script marks around the whole of it).
+ */
+static long do_journal(struct orthros_journal_req __user *uarg)
+{
+	struct orthros_journal_req r;
+	u64 needed = 0;
+	long err;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	mutex_lock(&fo_lock);
+	if (fo.state != ORTHROS_FO_RUNNING) {
+		mutex_unlock(&fo_lock);
+		return -ESRCH;
+	}
+	err = orthros_journal(fo.failed_ordinal, migrate_no_journal ? ORTHROS_MIGRATE_NO_JOURNAL : 0,
+			      u64_to_user_ptr(r.buf), r.len, &needed, &fo.journal);
+	mutex_unlock(&fo_lock);
+	if (put_user(needed, &uarg->needed))
+		return -EFAULT;
+	return err;
+}
+
 /* What became of a registered process: the rescue tool reports it. */
 static long do_rescued(const struct orthros_rescued __user *uarg)
 {
@@ -476,6 +508,8 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return capable(CAP_SYS_ADMIN) ? do_mark(uarg) : -EPERM;
 	case ORTHROS_FAILOVER_MIGRATE:
 		return capable(CAP_SYS_ADMIN) ? do_migrate(uarg) : -EPERM;
+	case ORTHROS_FAILOVER_JOURNAL:
+		return capable(CAP_SYS_ADMIN) ? do_journal(uarg) : -EPERM;
 	case ORTHROS_MIGRATE_REGISTER:
 		return capable(CAP_SYS_ADMIN) ? do_register(uarg) : -EPERM;
 	case ORTHROS_FAILOVER_RESCUED:

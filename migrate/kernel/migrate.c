@@ -592,6 +592,50 @@ static void lose_file(struct dead *d, const struct inode *in, const char *full, 
 	lose(d, full, 0, in->i_size, why);
 }
 
+/*
+ * The dead inode by its number on the disk mounted at mnt, if the disk has
+ * that very file (its generation, linked, a regular file): a file whose dead
+ * name the disk does not have (the transaction that gave it was not carried,
+ * e.g. dropped with a handle open in it) is written under the name the disk
+ * has, not duplicated under a second one.
+ */
+static struct file *open_by_inode(const char *mnt, const struct inode *dead)
+{
+	struct inode *inode;
+	struct path root, p;
+	struct file *f;
+
+	if (kern_path(mnt, LOOKUP_FOLLOW, &root))
+		return ERR_PTR(-ENOENT);
+	inode = ext4_iget(root.mnt->mnt_sb, dead->i_ino, EXT4_IGET_HANDLE);
+	if (IS_ERR(inode)) {
+		path_put(&root);
+		return ERR_CAST(inode);
+	}
+	if (inode->i_generation != dead->i_generation || !inode->i_nlink ||
+	    !S_ISREG(inode->i_mode)) {
+		iput(inode);
+		path_put(&root);
+		return ERR_PTR(-ESTALE);
+	}
+	p.mnt = root.mnt;
+	p.dentry = d_obtain_alias(inode);	/* takes the inode's reference */
+	if (IS_ERR(p.dentry)) {
+		path_put(&root);
+		return ERR_CAST(p.dentry);
+	}
+	f = dentry_open(&p, O_WRONLY | O_LARGEFILE, current_cred());
+	dput(p.dentry);
+	path_put(&root);
+	return f;
+}
+
+/* Times equal to the second, and to the nanosecond where the disk keeps them. */
+static bool same_time(struct timespec64 here, struct timespec64 dead)
+{
+	return here.tv_sec == dead.tv_sec && (!here.tv_nsec || here.tv_nsec == dead.tv_nsec);
+}
+
 static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
 			  const char *mnt, u32 fi)
 {
@@ -668,15 +712,38 @@ static void migrate_inode(struct dead *d, u64 inode_va, const struct inode *in,
 	}
 	j.full = full;
 	exists = !kern_path(full, 0, &p);
-	if (exists)
+	if (exists) {
 		path_put(&p);
-	else if (make_parents(full, strlen(mnt)))
-		skip(d, "%s: cannot create its directories here", path);
+	} else {
+		/* its name is not on the disk: is the file, under another? */
+		j.file = open_by_inode(mnt, in);
+		if (!IS_ERR(j.file)) {
+			exists = true;
+			disagree(d, "%s: not on the disk (the journal transaction that named it was not carried): written to inode %lu under the name the disk has",
+				 path, in->i_ino);
+			goto opened;
+		}
+		if (make_parents(full, strlen(mnt)))
+			skip(d, "%s: cannot create its directories here", path);
+	}
 	j.file = filp_open(full, O_WRONLY | O_CREAT | O_LARGEFILE, in->i_mode & 07777);
+opened:
 	if (IS_ERR(j.file)) {
 		skip(d, "%s: cannot open here (%ld)", path, PTR_ERR(j.file));
 		lose_file(d, in, full, "cannot be opened here");
 		goto out;
+	}
+	/*
+	 * The journal was finished before the mount (orthros-journal): the
+	 * inode here has the dead kernel's times already, and writing the data
+	 * it had must not change them.  Without that (a dropped transaction,
+	 * or the carry off) the file gets the time of this write, as any new
+	 * data does.
+	 */
+	if (!vfs_getattr(&j.file->f_path, &stat, STATX_MTIME | STATX_CTIME, AT_STATX_SYNC_AS_STAT) &&
+	    same_time(stat.mtime, inode_get_mtime(in)) && same_time(stat.ctime, inode_get_ctime(in))) {
+		j.file->f_mode |= FMODE_NOCMTIME;
+		d->st->times_kept++;
 	}
 	walk_pages(&j, &in->i_data.i_pages);
 	merge_and_copy(&j, w, nw);

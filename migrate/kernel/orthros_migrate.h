@@ -17,6 +17,18 @@
 int orthros_migrate(u32 ordinal, const char *mnt, u32 flags, struct orthros_migrate_stats *st);
 
 /*
+ * The dead OS's unfinished journal transactions of its registered file
+ * system, into the user buffer buf of len bytes in the format of
+ * orthros_journal_abi.h (journal.c); *needed: its size.  0, -ENOSPC (the
+ * buffer is too small), or an error when nothing could be read; st: what
+ * was handed out and what was left out.
+ * ORTHROS_MIGRATE_NO_JOURNAL: none read (for tests: the control).
+ */
+#define ORTHROS_MIGRATE_NO_JOURNAL	0x2
+int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *needed,
+		    struct orthros_journal_stats *st);
+
+/*
  * failover/ provides: the OS being taken over (its ordinal) once a failover
  * runs or is done here, 0 otherwise.
  */

@@ -453,6 +453,8 @@ struct orthros_migrate_stats {
 	__u64 sync_us;			/* fsync of the files written */
 	__u64 committed;		/* files cached but clean, their journal
 					 * transaction committed: left alone */
+	__u64 times_kept;		/* files written whose dead times were kept
+					 * (the journal finished: they were on disk) */
 	/*
 	 * The witnesses (docs/failover.md): the page-cache tree of each file
 	 * (its xarray), and the memmap (every struct page names its mapping
@@ -525,6 +527,24 @@ struct orthros_repart_mem {
 	char why[160];			/* refused or partial: why */
 };
 
+/*
+ * The dead journal's unfinished transactions read for orthros-journal (phase
+ * "journal"; migrate/kernel/orthros_journal_abi.h is what it is handed):
+ * what was read, and what was left out and why.  What orthros-journal made
+ * of it (written or refused) is on the console of the failover.
+ */
+struct orthros_journal_stats {
+	__u32 read;			/* the dead journal was read */
+	__u32 flags;			/* ORTHROS_JOURNAL_OFF, _ABORTED, _NONE */
+	__u32 nr_txn;			/* transactions handed out */
+	__u32 blocks;			/* their block images */
+	__u32 revokes;
+	__u32 dropped_tid;		/* a transaction left out (0: none) */
+	__u32 dropped_blocks;
+	__u32 open_handles;		/* handles open in it when it died */
+	char why[160];			/* why it was left out */
+};
+
 struct orthros_failover_status {
 	__u32 state;			/* enum orthros_failover_state */
 	__u32 nr_phases;
@@ -541,6 +561,7 @@ struct orthros_failover_status {
 	__u32 netlock;			/* 1 while inbound packets are held back */
 	__u32 pad2;
 	__u64 netlock_dropped;		/* packets the network lock dropped */
+	struct orthros_journal_stats journal;
 };
 
 struct orthros_failover_mark {

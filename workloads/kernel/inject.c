@@ -16,6 +16,10 @@
  *   rename PID   panic when a timer interrupt finds process PID inside a
  *                rename() (a file-system operation half done: its journal
  *                handle may be open)
+ *   rename-in-handle PID
+ *                the same, only while its journal handle is open (the task's
+ *                journal_info: the running transaction has a half-done
+ *                operation, t_updates > 0)
  *   read PID     panic when a timer interrupt finds process PID inside a
  *                read() that has copied bytes to its buffer and not
  *                returned (what the rescue must not lose; read() only: a
@@ -85,7 +89,9 @@
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20
 
-enum trap_kind { TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND, TRAP_RENAME };
+enum trap_kind {
+	TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND, TRAP_RENAME, TRAP_RENAME_HANDLE
+};
 
 static const char *const trap_where[] = {
 	[TRAP_WRITE] = "in write()",
@@ -93,6 +99,7 @@ static const char *const trap_where[] = {
 	[TRAP_READ] = "in read() with bytes copied",
 	[TRAP_APPEND] = "in an append after a truncation with bytes copied",
 	[TRAP_RENAME] = "in rename()",
+	[TRAP_RENAME_HANDLE] = "in rename() with its journal handle open",
 };
 
 static DEFINE_PER_CPU(struct hrtimer, trap_timer);
@@ -190,13 +197,18 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 			read_copied(regs);
 		if (kind == TRAP_APPEND && !user_mode(regs) && current->mm)
 			append_copied(regs);
-		if (kind == TRAP_RENAME && !user_mode(regs) && current->mm) {
+		if ((kind == TRAP_RENAME || kind == TRAP_RENAME_HANDLE) && !user_mode(regs) &&
+		    current->mm) {
 			long nr = syscall_get_nr(current, task_pt_regs(current));
+			/* ext4 without a journal keeps a small number there, not a handle */
+			bool handle = (unsigned long)current->journal_info >= 4096;
 
-			if (nr == __NR_rename || nr == __NR_renameat || nr == __NR_renameat2) {
+			if ((nr == __NR_rename || nr == __NR_renameat || nr == __NR_renameat2) &&
+			    (kind == TRAP_RENAME || handle)) {
 				orthros_hb_note_fault();
-				panic("orthros-inject: pid %d (%s) interrupted in the middle of rename()",
-				      current->pid, current->comm);
+				panic("orthros-inject: pid %d (%s) interrupted in the middle of rename()%s",
+				      current->pid, current->comm,
+				      handle ? " with its journal handle open" : "");
 			}
 		}
 		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
@@ -454,6 +466,9 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		return err ? err : count;
 	} else if (!strcmp(cmd, "rename")) {
 		err = arm(TRAP_RENAME, arg);
+		return err ? err : count;
+	} else if (!strcmp(cmd, "rename-in-handle")) {
+		err = arm(TRAP_RENAME_HANDLE, arg);
 		return err ? err : count;
 	} else if (!strcmp(cmd, "append")) {
 		err = arm(TRAP_APPEND, arg);

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Orthros journal finisher, the kernel's half (issue 25; docs/failover.md,
+ * "The namespace: finishing the dead kernel's journal"; the jbd2 facts with
+ * their places in the source: docs/jbd2.md).
+ *
+ * The dead kernel's user-data file system had, when it died, at most two jbd2
+ * transactions that are not committed on the disk: the committing one (C) and
+ * the running one (R).  Their metadata buffers are whole block images in the
+ * dead memory.  This reads them out, checked, in the format of
+ * orthros_journal_abi.h; orthros-journal appends them to the on-disk log as
+ * committed transactions before the mount, whose replay then gives the
+ * metadata the dead kernel presented.
+ *
+ * What is read is untrusted: the super_block must be the registered one and
+ * an ext4 one, the journal must point back to it, each transaction to the
+ * journal; each list of journal_heads is walked capped, each entry checked
+ * against its transaction, its list, its buffer_head (which must point back
+ * to it) and its predecessor, and counted against t_nr_buffers.  A check
+ * that fails drops that transaction, named (head.why), never this OS.  R with
+ * a handle open (t_updates > 0: a task inside a file-system operation) holds
+ * a half-done operation that cannot be told apart from the finished ones: it
+ * is dropped and named.  C is carried when it can be rebuilt from memory.
+ */
+#define pr_fmt(fmt) "orthros-journal: " fmt
+
+#include <linux/buffer_head.h>
+#include <linux/jbd2.h>
+#include <linux/mm.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "ext4.h"	/* ext4_sb_info (Makefile: -I fs/ext4) */
+#include "dead.h"
+#include "orthros_journal_abi.h"
+#include "orthros_migrate.h"
+
+/* fs/jbd2/revoke.c keeps these private: the same layout, this very build's */
+struct dead_revoke_record {
+	struct list_head hash;
+	tid_t sequence;
+	unsigned long long blocknr;
+};
+
+struct dead_revoke_table {
+	int hash_size;
+	int hash_shift;
+	struct list_head *hash_table;
+};
+
+#define MAX_HASH	(1 << 16)	/* revoke buckets (jbd2's default: 256) */
+#define MAX_REVOKES	(1 << 16)	/* revoke records, both tables */
+
+struct jblock {
+	u64 blocknr;
+	u64 phys;			/* its image in the dead memory */
+	bool unescape;			/* its first word is the jbd2 magic, zeroed */
+};
+
+struct jtxn {
+	const char *name;		/* "committing" or "running" */
+	u64 va;
+	transaction_t t;
+	bool present, dropped;
+	bool needs_next;		/* a block of it exists only in the log: R must land too */
+	struct jblock *blocks;
+	u32 nr, cap;
+	u64 *revokes;
+	u32 nr_revokes, cap_revokes;
+};
+
+struct jctx {
+	struct orthros_dead dm;
+	journal_t j;
+	u64 j_va;
+	u32 bs;
+	struct orthros_journal_head head;
+	struct jtxn c, r;
+};
+
+/* Leave a transaction out, and say why (the first reason goes to head.why). */
+static __printf(3, 4) void drop(struct jctx *x, struct jtxn *t, const char *fmt, ...)
+{
+	char buf[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	pr_warn("%s transaction %u dropped: %s\n", t->name, t->t.t_tid, buf);
+	if (t->dropped)
+		return;
+	t->dropped = true;
+	if (!x->head.why[0]) {
+		snprintf(x->head.why, sizeof(x->head.why), "%s transaction %u: %s", t->name,
+			 t->t.t_tid, buf);
+		x->head.dropped_tid = t->t.t_tid;
+		x->head.dropped_blocks = t->t.t_nr_buffers;
+		x->head.open_handles = atomic_read(&t->t.t_updates);
+	}
+}
+
+static int add_block(struct jctx *x, struct jtxn *t, u64 blocknr, u64 data_va)
+{
+	u64 phys;
+
+	if (orthros_dead_va_phys(&x->dm, data_va, x->bs, &phys))
+		return -EFAULT;
+	if (t->nr == t->cap) {
+		u32 cap = t->cap ? 2 * t->cap : 64;
+		struct jblock *b;
+
+		if (cap > x->j.j_total_len)
+			return -E2BIG;
+		b = krealloc_array(t->blocks, cap, sizeof(*b), GFP_KERNEL);
+		if (!b)
+			return -ENOMEM;
+		t->blocks = b;
+		t->cap = cap;
+	}
+	t->blocks[t->nr].blocknr = blocknr;
+	t->blocks[t->nr].phys = phys;
+	t->blocks[t->nr].unescape = false;
+	t->nr++;
+	return 0;
+}
+
+/*
+ * A block whose first word is the jbd2 magic is escaped when it is logged:
+ * jbd2_journal_write_metadata_buffer() zeroes that word in the frozen copy it
+ * logs (making one for it), so a frozen copy that starts with 0 where the
+ * data starts with the magic is such a block: its image gets the magic back
+ * (orthros-journal escapes it again as it writes it).
+ */
+static void mark_escaped(struct jctx *x, struct jtxn *t, u64 frozen_va, u64 data_va)
+{
+	__be32 f, b;
+
+	if (!orthros_dead_read(&x->dm, frozen_va, &f, sizeof(f)) &&
+	    !orthros_dead_read(&x->dm, data_va, &b, sizeof(b)) && !f &&
+	    b == cpu_to_be32(JBD2_MAGIC_NUMBER))
+		t->blocks[t->nr - 1].unescape = true;
+}
+
+/*
+ * One of the transaction's buffer lists (the circular b_tnext/b_tprev list
+ * of journal_heads whose first is at list_va): each entry checked and handed
+ * to take().  The number of entries, or a negative error with why set.
+ */
+static int walk_list(struct jctx *x, struct jtxn *t, u64 first, unsigned int jlist,
+		     int (*take)(struct jctx *x, struct jtxn *t, const struct journal_head *jh,
+				 const struct buffer_head *bh),
+		     const char **why)
+{
+	u64 jh_va = first, prev = 0;
+	struct journal_head jh;
+	struct buffer_head bh;
+	u32 n = 0;
+	int err;
+
+	if (!first)
+		return 0;
+	do {
+		if (n++ >= x->j.j_total_len) {
+			*why = "a buffer list does not come back to its head";
+			return -ELOOP;
+		}
+		if (orthros_dead_read(&x->dm, jh_va, &jh, sizeof(jh)) ||
+		    orthros_dead_read(&x->dm, (u64)jh.b_bh, &bh, sizeof(bh))) {
+			*why = "a journal_head or buffer_head cannot be read";
+			return -EFAULT;
+		}
+		if ((u64)jh.b_transaction != t->va || jh.b_jlist != jlist ||
+		    (u64)bh.b_private != jh_va || !(bh.b_state & BIT(BH_JBD)) ||
+		    bh.b_size != x->bs || (prev && (u64)jh.b_tprev != prev)) {
+			*why = "a buffer on its list does not belong to it";
+			return -EBADMSG;
+		}
+		err = take(x, t, &jh, &bh);
+		if (err) {
+			*why = "a block image cannot be read";
+			return err;
+		}
+		prev = jh_va;
+		jh_va = (u64)jh.b_tnext;
+	} while (jh_va != first);
+	if ((u64)jh.b_tnext != first) {
+		*why = "a buffer list is not circular";
+		return -EBADMSG;
+	}
+	return n;
+}
+
+/*
+ * A buffer of C: its image as C logs it (the frozen copy if R has changed it
+ * since, else its data).  R's changes to it, once R had dirtied it, are R's.
+ */
+static int take_c(struct jctx *x, struct jtxn *t, const struct journal_head *jh,
+		  const struct buffer_head *bh)
+{
+	bool for_r = x->r.present && (u64)jh->b_next_transaction == x->r.va &&
+		     jh->b_modified && !(bh->b_state & BIT(BH_Freed));
+	int err = 0;
+
+	/* a forgotten buffer (jbddirty cleared) is not logged: its revoke is */
+	if (jh->b_jlist == BJ_Forget && !(bh->b_state & BIT(BH_JBDDirty)) && !for_r)
+		return 0;
+	if (jh->b_jlist != BJ_Forget || (bh->b_state & BIT(BH_JBDDirty))) {
+		if (jh->b_frozen_data) {
+			err = add_block(x, t, bh->b_blocknr, (u64)jh->b_frozen_data);
+			if (!err)
+				mark_escaped(x, t, (u64)jh->b_frozen_data, (u64)bh->b_data);
+		} else {
+			/*
+			 * Logged already (t_forget) and changed in place by R
+			 * since: C's version is only in the log.  With R landing
+			 * too, C's slot may hold R's version: the pair is atomic.
+			 */
+			if (jh->b_jlist == BJ_Forget && for_r)
+				t->needs_next = true;
+			err = add_block(x, t, bh->b_blocknr, (u64)bh->b_data);
+		}
+	}
+	if (!err && for_r)
+		err = add_block(x, &x->r, bh->b_blocknr, (u64)bh->b_data);
+	return err;
+}
+
+/* A buffer on R's t_buffers: its current data. */
+static int take_r(struct jctx *x, struct jtxn *t, const struct journal_head *jh,
+		  const struct buffer_head *bh)
+{
+	return add_block(x, t, bh->b_blocknr, (u64)bh->b_data);
+}
+
+static void read_c(struct jctx *x)
+{
+	struct jtxn *c = &x->c;
+	const char *why = NULL;
+	int n;
+
+	if (c->t.t_state < T_FLUSH || c->t.t_state > T_COMMIT_JFLUSH) {
+		drop(x, c, "state %d is not one a committing transaction has", c->t.t_state);
+		return;
+	}
+	n = walk_list(x, c, (u64)c->t.t_buffers, BJ_Metadata, take_c, &why);
+	if (n >= 0 && n != c->t.t_nr_buffers) {
+		drop(x, c, "%d buffers listed, t_nr_buffers says %d", n, c->t.t_nr_buffers);
+		return;
+	}
+	if (n >= 0)
+		n = walk_list(x, c, (u64)c->t.t_shadow_list, BJ_Shadow, take_c, &why);
+	if (n >= 0)
+		n = walk_list(x, c, (u64)c->t.t_forget, BJ_Forget, take_c, &why);
+	if (n < 0)
+		drop(x, c, "%s (%d)", why, n);
+	else
+		pr_info("committing transaction %u (state %d) had begun writing at log block %lu: its revoke records written there already are not carried (a lost revoke lets an older copy land on a freed block: docs/jbd2.md 6.6)\n",
+			c->t.t_tid, c->t.t_state, c->t.t_log_start);
+}
+
+static void read_r(struct jctx *x)
+{
+	struct jtxn *r = &x->r;
+	const char *why = NULL;
+	int updates = atomic_read(&r->t.t_updates), n;
+
+	if (r->t.t_state > T_SWITCH) {
+		drop(x, r, "state %d is not one a running transaction has", r->t.t_state);
+		return;
+	}
+	if (updates) {
+		drop(x, r, "%d handles were open in it (a file-system operation half done)", updates);
+		return;
+	}
+	n = walk_list(x, r, (u64)r->t.t_buffers, BJ_Metadata, take_r, &why);
+	if (n >= 0 && n != r->t.t_nr_buffers)
+		drop(x, r, "%d buffers listed, t_nr_buffers says %d", n, r->t.t_nr_buffers);
+	else if (n < 0)
+		drop(x, r, "%s (%d)", why, n);
+}
+
+static int add_revoke(struct jtxn *t, u64 blocknr)
+{
+	if (t->nr_revokes == t->cap_revokes) {
+		u32 cap = t->cap_revokes ? 2 * t->cap_revokes : 64;
+		u64 *b = krealloc_array(t->revokes, cap, sizeof(*b), GFP_KERNEL);
+
+		if (!b)
+			return -ENOMEM;
+		t->revokes = b;
+		t->cap_revokes = cap;
+	}
+	t->revokes[t->nr_revokes++] = blocknr;
+	return 0;
+}
+
+/*
+ * The revoke records of C and R: each record carries the tid of the
+ * transaction that revoked the block; both tables are read (which one is
+ * whose switches during a commit), each bucket's list capped and checked
+ * link by link.
+ */
+static int read_revokes(struct jctx *x)
+{
+	u32 total = 0;
+	int i, b;
+
+	for (i = 0; i < 2; i++) {
+		struct dead_revoke_table tab;
+		u64 tab_va = (u64)x->j.j_revoke_table[i];
+
+		if (!tab_va)
+			continue;
+		if (orthros_dead_read(&x->dm, tab_va, &tab, sizeof(tab)) || tab.hash_size <= 0 ||
+		    tab.hash_size > MAX_HASH || !is_power_of_2(tab.hash_size))
+			return -EBADMSG;
+		for (b = 0; b < tab.hash_size; b++) {
+			u64 head = (u64)tab.hash_table + b * sizeof(struct list_head);
+			u64 prev = head, next;
+			struct list_head l;
+			struct dead_revoke_record rec;
+
+			if (orthros_dead_read(&x->dm, head, &l, sizeof(l)))
+				return -EFAULT;
+			for (next = (u64)l.next; next != head; next = (u64)rec.hash.next) {
+				struct jtxn *t = NULL;
+
+				if (++total > MAX_REVOKES ||
+				    orthros_dead_read(&x->dm, next, &rec, sizeof(rec)) ||
+				    (u64)rec.hash.prev != prev)
+					return -EBADMSG;
+				if (x->c.present && rec.sequence == x->c.t.t_tid)
+					t = &x->c;
+				else if (x->r.present && rec.sequence == x->r.t.t_tid)
+					t = &x->r;
+				if (t && add_revoke(t, rec.blocknr))
+					return -ENOMEM;
+				prev = next;
+			}
+		}
+	}
+	return 0;
+}
+
+static int read_txn(struct jctx *x, struct jtxn *t, u64 va, const char *name)
+{
+	t->name = name;
+	if (!va)
+		return 0;
+	t->va = va;
+	if (orthros_dead_read(&x->dm, va, &t->t, sizeof(t->t)) ||
+	    (u64)t->t.t_journal != x->j_va) {
+		pr_warn("the %s transaction at %#llx does not belong to the journal\n", name, va);
+		return -EBADMSG;
+	}
+	t->present = true;
+	return 0;
+}
+
+/* Find and check: the registered super_block, its ext4 info, its journal. */
+static int read_journal(struct jctx *x)
+{
+	u64 sb_va = x->dm.facts.data_sb, sbi_va;
+	struct super_block *sb;
+	int err = -EBADMSG;
+
+	if (!sb_va)
+		return -ENOENT;
+	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
+	if (!sb)
+		return -ENOMEM;
+	if (orthros_dead_read(&x->dm, sb_va, sb, sizeof(*sb)) ||
+	    sb->s_magic != EXT4_SUPER_MAGIC || (u64)sb->s_root == 0) {
+		pr_err("the registered super_block is not an ext4 one that can be read\n");
+		goto out;
+	}
+	memcpy(x->head.uuid, &sb->s_uuid, sizeof(x->head.uuid));
+	sbi_va = (u64)sb->s_fs_info;
+	if (!sbi_va ||
+	    orthros_dead_read(&x->dm, sbi_va + offsetof(struct ext4_sb_info, s_journal),
+			      &x->j_va, sizeof(x->j_va))) {
+		pr_err("the file system's ext4 info cannot be read\n");
+		goto out;
+	}
+	if (!x->j_va) {
+		err = -ENOENT;		/* no journal */
+		goto out;
+	}
+	if (orthros_dead_read(&x->dm, x->j_va, &x->j, sizeof(x->j)) ||
+	    (u64)x->j.j_private != sb_va || x->j.j_blocksize != sb->s_blocksize ||
+	    x->j.j_blocksize < 512 || x->j.j_blocksize > PAGE_SIZE ||
+	    x->j.j_first >= x->j.j_last || x->j.j_last > x->j.j_total_len ||
+	    x->j.j_head < x->j.j_first || x->j.j_head >= x->j.j_last) {
+		pr_err("the journal at %#llx does not check against its super_block\n", x->j_va);
+		goto out;
+	}
+	x->bs = x->j.j_blocksize;
+	err = 0;
+out:
+	kfree(sb);
+	return err;
+}
+
+/* The transactions' tids against the journal's counters: a second witness. */
+static void check_tids(struct jctx *x)
+{
+	tid_t next = x->j.j_commit_sequence + 1;
+
+	if (x->c.present) {
+		if (x->c.t.t_tid != next)
+			drop(x, &x->c, "tid %u does not follow the last committed one, %u",
+			     x->c.t.t_tid, x->j.j_commit_sequence);
+		next++;
+	}
+	if (x->r.present && x->r.t.t_tid != next)
+		drop(x, &x->r, "tid %u, expected %u after the committed and committing ones",
+		     x->r.t.t_tid, next);
+}
+
+static int emit_txn(struct jctx *x, struct jtxn *t, void __user *buf, u64 len, u64 *off)
+{
+	struct orthros_journal_txn out = {
+		.tid = t->t.t_tid, .state = t->t.t_state,
+		.log_start = t == &x->c ? t->t.t_log_start : 0,
+		.flags = t == &x->c ? ORTHROS_JOURNAL_COMMITTING : 0,
+		.nr_blocks = t->nr, .nr_revokes = t->nr_revokes,
+	};
+	u64 need = sizeof(out) + t->nr_revokes * 8ULL + t->nr * (8ULL + x->bs);
+	u32 i;
+
+	if (*off + need > len) {
+		*off += need;
+		return 0;		/* counted only: the caller learns the size */
+	}
+	if (copy_to_user(buf + *off, &out, sizeof(out)) ||
+	    copy_to_user(buf + *off + sizeof(out), t->revokes, t->nr_revokes * 8ULL))
+		return -EFAULT;
+	*off += sizeof(out) + t->nr_revokes * 8ULL;
+	for (i = 0; i < t->nr; i++) {
+		void *p = orthros_dead_phys(&x->dm, t->blocks[i].phys, x->bs);
+
+		if (!p || copy_to_user(buf + *off, &t->blocks[i].blocknr, 8) ||
+		    copy_to_user(buf + *off + 8, p, x->bs))
+			return -EFAULT;
+		if (t->blocks[i].unescape) {
+			__be32 magic = cpu_to_be32(JBD2_MAGIC_NUMBER);
+
+			if (copy_to_user(buf + *off + 8, &magic, sizeof(magic)))
+				return -EFAULT;
+		}
+		*off += 8 + x->bs;
+	}
+	pr_info("%s transaction %u (state %d): %u blocks, %u revokes\n", t->name, t->t.t_tid,
+		t->t.t_state, t->nr, t->nr_revokes);
+	return 0;
+}
+
+int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *needed,
+		    struct orthros_journal_stats *st)
+{
+	struct jtxn *order[2];
+	struct jctx *x;
+	u64 off;
+	int err, i, n = 0;
+
+	x = kzalloc(sizeof(*x), GFP_KERNEL);
+	if (!x)
+		return -ENOMEM;
+	x->head.magic = ORTHROS_JOURNAL_MAGIC;
+	x->head.version = ORTHROS_JOURNAL_VERSION;
+	x->c.name = "committing";
+	x->r.name = "running";
+	err = orthros_dead_open(&x->dm, ordinal);
+	if (err)
+		goto out;
+	if (flags & ORTHROS_MIGRATE_NO_JOURNAL) {
+		pr_warn("the dead journal is not finished (orthros_migrate=no-journal)\n");
+		x->head.flags |= ORTHROS_JOURNAL_OFF;
+		goto emit;
+	}
+	err = read_journal(x);
+	if (err == -ENOENT) {
+		x->head.flags |= ORTHROS_JOURNAL_NONE;
+		goto emit;
+	}
+	if (err)
+		goto out;
+	x->head.blocksize = x->bs;
+	x->head.first = x->j.j_first;
+	x->head.last = x->j.j_last;
+	x->head.head = x->j.j_head;
+	x->head.commit_seq = x->j.j_commit_sequence;
+	x->head.total_len = x->j.j_total_len;
+	if (x->j.j_flags & JBD2_ABORT) {
+		pr_warn("the dead journal was aborted: its transactions are not finished\n");
+		x->head.flags |= ORTHROS_JOURNAL_ABORTED;
+		goto emit;
+	}
+	err = read_txn(x, &x->c, (u64)x->j.j_committing_transaction, "committing");
+	if (!err)
+		err = read_txn(x, &x->r, (u64)x->j.j_running_transaction, "running");
+	if (err)
+		goto out;
+	check_tids(x);
+	/* R first: C's walk hands R the blocks R changed while C owned them */
+	if (x->r.present && !x->r.dropped)
+		read_r(x);
+	if (x->c.present && !x->c.dropped)
+		read_c(x);
+	if ((x->c.present && !x->c.dropped) || (x->r.present && !x->r.dropped)) {
+		err = read_revokes(x);
+		if (err) {
+			if (x->c.present)
+				drop(x, &x->c, "its revoke table cannot be read (%d)", err);
+			if (x->r.present)
+				drop(x, &x->r, "its revoke table cannot be read (%d)", err);
+		}
+	}
+	/* C cannot be rebuilt without R, and R cannot land without C */
+	if (x->c.present && x->c.needs_next && (!x->r.present || x->r.dropped))
+		drop(x, &x->c, "a block it logged was changed in place by the running transaction, which is dropped");
+	if (x->c.present && x->c.dropped && x->r.present && !x->r.dropped)
+		drop(x, &x->r, "the committing transaction before it is dropped");
+	if (x->c.present && !x->c.dropped)
+		order[n++] = &x->c;
+	if (x->r.present && !x->r.dropped)
+		order[n++] = &x->r;
+	x->head.nr_txn = n;
+emit:
+	off = sizeof(x->head);
+	for (i = 0; i < n; i++)
+		off += sizeof(struct orthros_journal_txn) + order[i]->nr_revokes * 8ULL +
+		       order[i]->nr * (8ULL + x->bs);
+	x->head.bytes = off;
+	*needed = off;
+	if (off > len) {
+		err = -ENOSPC;
+		goto out;
+	}
+	memset(st, 0, sizeof(*st));
+	st->read = 1;
+	st->flags = x->head.flags;
+	st->nr_txn = n;
+	for (i = 0; i < n; i++) {
+		st->blocks += order[i]->nr;
+		st->revokes += order[i]->nr_revokes;
+	}
+	st->dropped_tid = x->head.dropped_tid;
+	st->dropped_blocks = x->head.dropped_blocks;
+	st->open_handles = x->head.open_handles;
+	BUILD_BUG_ON(sizeof(st->why) != sizeof(x->head.why));
+	memcpy(st->why, x->head.why, sizeof(st->why));
+	err = -EFAULT;
+	if (copy_to_user(buf, &x->head, sizeof(x->head)))
+		goto out;
+	off = sizeof(x->head);
+	for (i = 0; i < n; i++) {
+		err = emit_txn(x, order[i], buf, len, &off);
+		if (err)
+			goto out;
+	}
+	err = 0;
+out:
+	orthros_dead_close(&x->dm);
+	kfree(x->c.blocks);
+	kfree(x->r.blocks);
+	kfree(x->c.revokes);
+	kfree(x->r.revokes);
+	kfree(x);
+	return err;
+}
