@@ -27,6 +27,8 @@
 #include <linux/buffer_head.h>
 #include <linux/jbd2.h>
 #include <linux/mm.h>
+#include <linux/orthros.h>
+#include <linux/sched.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -52,6 +54,13 @@ struct dead_revoke_table {
 
 #define MAX_HASH	(1 << 16)	/* revoke buckets (jbd2's default: 256) */
 #define MAX_REVOKES	(1 << 16)	/* revoke records, both tables */
+#define MAX_LOG_BLOCKS	(1 << 22)	/* a log longer than 4 Mi blocks is no log of ext4 mkfs */
+
+/* A spinlock in a copy of the dead memory: was it held when its kernel died? */
+static bool held(spinlock_t *lock)
+{
+	return arch_spin_is_locked(&lock->rlock.raw_lock);
+}
 
 struct jblock {
 	u64 blocknr;
@@ -114,7 +123,7 @@ static int add_block(struct jctx *x, struct jtxn *t, u64 blocknr, u64 data_va)
 
 		if (cap > x->j.j_total_len)
 			return -E2BIG;
-		b = krealloc_array(t->blocks, cap, sizeof(*b), GFP_KERNEL);
+		b = krealloc_array(t->blocks, cap, sizeof(*b), GFP_KERNEL | __GFP_NOWARN);
 		if (!b)
 			return -ENOMEM;
 		t->blocks = b;
@@ -174,9 +183,15 @@ static int walk_list(struct jctx *x, struct jtxn *t, u64 first, unsigned int jli
 		}
 		if ((u64)jh.b_transaction != t->va || jh.b_jlist != jlist ||
 		    (u64)bh.b_private != jh_va || !(bh.b_state & BIT(BH_JBD)) ||
-		    bh.b_size != x->bs || (prev && (u64)jh.b_tprev != prev)) {
+		    bh.b_size != x->bs || bh.b_bdev != x->j.j_fs_dev ||
+		    (u64)bh.b_data % x->bs || (u64)jh.b_frozen_data % x->bs ||
+		    (prev && (u64)jh.b_tprev != prev)) {
 			*why = "a buffer on its list does not belong to it";
 			return -EBADMSG;
+		}
+		if (held(&jh.b_state_lock)) {
+			*why = "the dead kernel stopped holding a buffer's state lock";
+			return -EBUSY;
 		}
 		err = take(x, t, &jh, &bh);
 		if (err) {
@@ -186,8 +201,10 @@ static int walk_list(struct jctx *x, struct jtxn *t, u64 first, unsigned int jli
 		prev = jh_va;
 		jh_va = (u64)jh.b_tnext;
 	} while (jh_va != first);
-	if ((u64)jh.b_tnext != first) {
-		*why = "a buffer list is not circular";
+	/* the first one's predecessor must be the last one */
+	if (orthros_dead_read(&x->dm, first + offsetof(struct journal_head, b_tprev), &jh_va,
+			      sizeof(jh_va)) || jh_va != prev) {
+		*why = "a buffer list is not circular both ways";
 		return -EBADMSG;
 	}
 	return n;
@@ -208,17 +225,26 @@ static int take_c(struct jctx *x, struct jtxn *t, const struct journal_head *jh,
 	if (jh->b_jlist == BJ_Forget && !(bh->b_state & BIT(BH_JBDDirty)) && !for_r)
 		return 0;
 	if (jh->b_jlist != BJ_Forget || (bh->b_state & BIT(BH_JBDDirty))) {
-		if (jh->b_frozen_data) {
+		/*
+		 * A frozen copy of a buffer still on t_buffers is whole once
+		 * b_next_transaction is set (do_get_write_access() copies, then
+		 * sets it after a write barrier); a logged one (shadow, forget)
+		 * is whole.
+		 */
+		if (jh->b_frozen_data && (jh->b_jlist != BJ_Metadata || jh->b_next_transaction)) {
 			err = add_block(x, t, bh->b_blocknr, (u64)jh->b_frozen_data);
-			if (!err)
+			if (!err && jh->b_jlist != BJ_Metadata)
 				mark_escaped(x, t, (u64)jh->b_frozen_data, (u64)bh->b_data);
 		} else {
 			/*
-			 * Logged already (t_forget) and changed in place by R
-			 * since: C's version is only in the log.  With R landing
-			 * too, C's slot may hold R's version: the pair is atomic.
+			 * Logged already (t_forget), no frozen copy, and R took
+			 * write access since: R may have changed it in place (its
+			 * b_modified is set only after the change, and reset by
+			 * a forget), so C's version is only in the log.  With R
+			 * landing too, C's slot may hold R's version: the pair
+			 * is atomic.
 			 */
-			if (jh->b_jlist == BJ_Forget && for_r)
+			if (jh->b_jlist == BJ_Forget && jh->b_next_transaction)
 				t->needs_next = true;
 			err = add_block(x, t, bh->b_blocknr, (u64)bh->b_data);
 		}
@@ -261,6 +287,58 @@ static void read_c(struct jctx *x)
 			c->t.t_tid, c->t.t_state, c->t.t_log_start);
 }
 
+/*
+ * Who had the handles open in R: the tasks the dead cores were running
+ * (this kernel is not preemptible: a task inside a file-system operation
+ * either runs there or sleeps, and a sleeper is not named) whose
+ * journal_info is a handle of R, with the ext4 operation it was started for
+ * (h_type, fs/ext4/ext4_jbd2.h) and the line that started it.
+ */
+static void name_handles(struct jctx *x, char *buf, size_t size)
+{
+	static const char *const types[] = {
+		"misc", "inode", "write page", "map blocks", "dir", "truncate", "quota",
+		"resize", "migrate", "move extents", "xattr", "extent convert",
+	};
+	struct orthros_stopped_cpu *stopped;
+	size_t len = 0;
+	int i;
+
+	buf[0] = '\0';
+	stopped = kmalloc(sizeof(orthros_stopped), GFP_KERNEL);
+	if (!stopped || x->dm.self ||
+	    orthros_dead_read(&x->dm, (u64)orthros_stopped, stopped, sizeof(orthros_stopped)))
+		goto out;
+	for (i = 0; i < ARRAY_SIZE(orthros_stopped); i++) {
+		char comm[TASK_COMM_LEN];
+		handle_t h;
+		u64 info;
+		pid_t pid;
+
+		if (!stopped[i].task ||
+		    orthros_dead_read(&x->dm, stopped[i].task + offsetof(struct task_struct, journal_info),
+				      &info, sizeof(info)) || info < 4096 ||
+		    orthros_dead_read(&x->dm, info, &h, sizeof(h)) ||
+		    (u64)h.h_transaction != x->r.va ||
+		    orthros_dead_read(&x->dm, stopped[i].task + offsetof(struct task_struct, pid),
+				      &pid, sizeof(pid)) ||
+		    orthros_dead_read(&x->dm, stopped[i].task + offsetof(struct task_struct, comm),
+				      comm, sizeof(comm)))
+			continue;
+		comm[sizeof(comm) - 1] = '\0';
+		pr_warn("a handle open in running transaction %u: pid %d (%s) on core %d, ext4 %s (type %u) started at line %u\n",
+			x->r.t.t_tid, pid, comm, i,
+			h.h_type < ARRAY_SIZE(types) ? types[h.h_type] : "?", h.h_type, h.h_line_no);
+		if (len < size)
+			len += scnprintf(buf + len, size - len, "%s pid %d (%s): %s, line %u",
+					 len ? ";" : "", pid, comm,
+					 h.h_type < ARRAY_SIZE(types) ? types[h.h_type] : "?",
+					 h.h_line_no);
+	}
+out:
+	kfree(stopped);
+}
+
 static void read_r(struct jctx *x)
 {
 	struct jtxn *r = &x->r;
@@ -272,7 +350,11 @@ static void read_r(struct jctx *x)
 		return;
 	}
 	if (updates) {
-		drop(x, r, "%d handles were open in it (a file-system operation half done)", updates);
+		char who[96];
+
+		name_handles(x, who, sizeof(who));
+		drop(x, r, "%d handles were open in it (a file-system operation half done)%s%s",
+		     updates, who[0] ? ":" : "", who);
 		return;
 	}
 	n = walk_list(x, r, (u64)r->t.t_buffers, BJ_Metadata, take_r, &why);
@@ -393,6 +475,7 @@ static int read_journal(struct jctx *x)
 	    (u64)x->j.j_private != sb_va || x->j.j_blocksize != sb->s_blocksize ||
 	    x->j.j_blocksize < 512 || x->j.j_blocksize > PAGE_SIZE ||
 	    x->j.j_first >= x->j.j_last || x->j.j_last > x->j.j_total_len ||
+	    x->j.j_total_len > MAX_LOG_BLOCKS ||
 	    x->j.j_head < x->j.j_first || x->j.j_head >= x->j.j_last) {
 		pr_err("the journal at %#llx does not check against its super_block\n", x->j_va);
 		goto out;
@@ -402,6 +485,27 @@ static int read_journal(struct jctx *x)
 out:
 	kfree(sb);
 	return err;
+}
+
+/*
+ * A CPU stopped inside jbd2 (the panic stops the others by NMI, wherever
+ * they are) may have left a list half linked, a buffer's list and jbddirty
+ * flag half changed, or a frozen copy half copied: the journal's list and
+ * revoke locks, the write side of its state lock and each walked buffer's
+ * state lock must all be free in the dead memory.  Same build: the lock
+ * words read as this kernel's.
+ */
+static const char *jbd2_locked(journal_t *j)
+{
+	if (held(&j->j_list_lock))
+		return "the dead kernel stopped holding the journal's list lock";
+	if (held(&j->j_revoke_lock))
+		return "the dead kernel stopped holding the journal's revoke lock";
+	if (atomic_read(&j->j_state_lock.raw_lock.cnts) & _QW_WMASK)
+		return "the dead kernel stopped holding the journal's state lock for writing";
+	if (j->j_barrier_count)
+		return "the journal was locked (a barrier: flush, freeze or resize)";
+	return NULL;
 }
 
 /* The transactions' tids against the journal's counters: a second witness. */
@@ -462,6 +566,7 @@ int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *need
 		    struct orthros_journal_stats *st)
 {
 	struct jtxn *order[2];
+	const char *locked;
 	struct jctx *x;
 	u64 off;
 	int err, i, n = 0;
@@ -504,6 +609,13 @@ int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *need
 		err = read_txn(x, &x->r, (u64)x->j.j_running_transaction, "running");
 	if (err)
 		goto out;
+	locked = jbd2_locked(&x->j);
+	if (locked) {
+		if (x->c.present)
+			drop(x, &x->c, "%s", locked);
+		if (x->r.present)
+			drop(x, &x->r, "%s", locked);
+	}
 	check_tids(x);
 	/* R first: C's walk hands R the blocks R changed while C owned them */
 	if (x->r.present && !x->r.dropped)

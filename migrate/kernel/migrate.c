@@ -607,6 +607,10 @@ static struct file *open_by_inode(const char *mnt, const struct inode *dead)
 
 	if (kern_path(mnt, LOOKUP_FOLLOW, &root))
 		return ERR_PTR(-ENOENT);
+	if (root.mnt->mnt_sb->s_magic != EXT4_SUPER_MAGIC || root.dentry != root.mnt->mnt_root) {
+		path_put(&root);
+		return ERR_PTR(-EXDEV);
+	}
 	inode = ext4_iget(root.mnt->mnt_sb, dead->i_ino, EXT4_IGET_HANDLE);
 	if (IS_ERR(inode)) {
 		path_put(&root);
@@ -741,10 +745,8 @@ opened:
 	 * data does.
 	 */
 	if (!vfs_getattr(&j.file->f_path, &stat, STATX_MTIME | STATX_CTIME, AT_STATX_SYNC_AS_STAT) &&
-	    same_time(stat.mtime, inode_get_mtime(in)) && same_time(stat.ctime, inode_get_ctime(in))) {
+	    same_time(stat.mtime, inode_get_mtime(in)) && same_time(stat.ctime, inode_get_ctime(in)))
 		j.file->f_mode |= FMODE_NOCMTIME;
-		d->st->times_kept++;
-	}
 	walk_pages(&j, &in->i_data.i_pages);
 	merge_and_copy(&j, w, nw);
 	/* the third witness: how many pages the mapping said it had */
@@ -756,9 +758,12 @@ opened:
 		skip(d, "%s: error %d after %llu pages copied", path, j.err, j.pages);
 	err = vfs_getattr(&j.file->f_path, &stat, STATX_SIZE, AT_STATX_SYNC_AS_STAT);
 	if (!err && stat.size != in->i_size) {
+		/* a size change is the time of this write (the journal did not give it) */
 		err = vfs_truncate(&j.file->f_path, in->i_size);
 		if (!err)
 			d->st->resized++;
+	} else if (!err && (j.file->f_mode & FMODE_NOCMTIME)) {
+		d->st->times_kept++;
 	}
 	if (err)
 		skip(d, "%s: cannot set its size to %lld (%d)", path, in->i_size, err);

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Repeated failover: the soak users run (tests/failover.sh).
 
-Boots the machine, starts the workloads (the page-cache writer, the four
-protected self-checking workloads, the service with a host client), then
-crashes the active COUNT times in a row, rotating the crash kinds.  After each
-failover it checks every acknowledged write of every generation so far, every
-protected process and the service, and prints one line: generation, crash
-kind, detection, each phase, the time until the new backup watched, memory and
-cores of the new active.  A generation's data is checked after each of the
-next KEEP failovers (one rotation of the crash kinds), then removed.  Ends
+Boots the machine, starts the workloads (the page-cache writer, the namespace
+writer, the four protected self-checking workloads, the service with a host
+client), then crashes the active COUNT times in a row, rotating the crash
+kinds.  After each failover it checks every acknowledged write and every
+acknowledged namespace operation of every generation so far, every protected
+process and the service, and prints one line: generation, crash kind,
+detection, each phase, the time until the new backup watched, memory and cores
+of the new active.  A generation's data is checked after each of the next KEEP
+failovers (one rotation of the crash kinds), then removed.  Ends
 with a summary; exit 1 on any loss, 2 on a usage error, 3 when QEMU itself
 crashed under the machine (Debian 12's QEMU 7.2 multi-threaded TCG died of a
 SIGSEGV now and then, a QEMU race; docs/machine.md, "Which QEMU").  See docs/failover.md, "Repeated failover".
@@ -35,6 +36,12 @@ WL = "/data/p"
 KEEP = len(KINDS)
 STATUS = f"{WL}/fc.st {WL}/th.st {WL}/pi.st {WL}/pi.st.child {WL}/fp.st"
 ACK_PORT = 10
+# The namespace writer (orthros-fstree nsops): its acknowledgements on the
+# next port; a pause between two operations (TCG: a few hundred a second),
+# and how many must be acknowledged before the crash.
+NS_PORT = ACK_PORT + 1
+NS_PACE_US = 1000
+NS_MIN = 20
 
 
 class Loss(Exception):
@@ -137,16 +144,67 @@ def phases(st):
     return {p["name"]: p for p in st["failover"]["phases"]}
 
 
-def one_failover(m, g, kind, port, rng, totals):
+def ns_seed(seed, g):
+    """The namespace writer's seed in generation G (not drawn from the soak's rng)."""
+    return (seed * 1000003 + g) % (1 << 32)
+
+
+def ns_verify(m, area, g, k, seed, acks, st, totals):
+    """Generation K's namespace tree against its acknowledgements, after failover G."""
+    out = m.exec(area, f"orthros-fstree nsverify /data/ns{k} --seed {ns_seed(seed, k)} --acks {acks} --json",
+                 timeout=60, check=False)
+    try:
+        v = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise Loss(f"generation {k}'s namespace, checked after failover {g}: nsverify said {out.strip()[-300:]!r}") from None
+    if k in totals["ns_named"]:
+        return v  # its loss was named at its failover: what is left is best effort
+    was = totals["ns_matched"].setdefault(k, v["matched"])
+    if not v["acked"]:
+        why = f"no operation acknowledged: {v}"
+    elif v["matched"] is None:
+        at = f"none of 0..{v['acked'] + 1} operations" if v["tree_at"] is None else f"{v['tree_at']} operations"
+        why = (f"{v['first']} ({v['differences']} differences with the model after the {v['acked']} "
+               f"acknowledged; the tree is as after {at})")
+    elif v["matched"] != was:
+        why = f"the tree was as after {was} operations, now {v['matched']}: {v}"
+    else:
+        return v
+    j = st.get("failover", {}).get("migrate", {}).get("journal", {})
+    if k == g and v["matched"] is None and j.get("why"):
+        # the failover left the running transaction out and said why (a handle
+        # was open in it): a named loss, counted and shown, not a silent one
+        totals["ns_named"][k] = j["why"]
+        totals["ns_matched"].pop(k, None)
+        log(f"  generation {k}: namespace operations lost, named: {j['why']} ({why})")
+        v["named"] = j["why"]
+        return v
+    raise Loss(f"generation {k}'s acknowledged namespace operations, checked after failover {g}: {why}"
+               + (f"; the failover's journal left out: {j['why']}" if j.get("why") else ""))
+
+
+def one_failover(m, g, kind, port, rng, totals, seed):
     act, bak, nxt = area_of(g), area_of(g + 1), area_of(g + 2)
     # the writer of this generation; its acknowledgements logged on the backup
     m.exec(bak, f"rm -f /tmp/acks{g} /tmp/ready{g}; orthros-writer log --port {ACK_PORT} "
            f"--out /tmp/acks{g} --ready /tmp/ready{g} >/dev/null 2>&1 & echo $! > /tmp/logger{g}.pid")
     m.wait(20, "the backup's logger", lambda: m.exec(bak, f"test -e /tmp/ready{g} && echo y", check=False).strip() == "y")
+    # the namespace writer's, on the next port
+    m.exec(bak, f"rm -f /tmp/nsacks{g} /tmp/nsready{g}; orthros-writer log --port {NS_PORT} "
+           f"--out /tmp/nsacks{g} --ready /tmp/nsready{g} >/dev/null 2>&1 & echo $! > /tmp/nslogger{g}.pid")
+    m.wait(20, "the backup's namespace logger",
+           lambda: m.exec(bak, f"test -e /tmp/nsready{g} && echo y", check=False).strip() == "y")
     m.exec(act, f"orthros-writer write --dir /data/g{g} --port {ACK_PORT} --files 4 >/tmp/writer.out 2>&1 & echo $! > /tmp/writer.pid")
+    m.exec(act, f"rm -rf /data/ns{g}; orthros-fstree nsops /data/ns{g} --port {NS_PORT} --seed {ns_seed(seed, g)} "
+           f"--pace-us {NS_PACE_US} >/tmp/nsops.out 2>&1 & echo $! > /tmp/nsops.pid")
     want = 100 + rng.randrange(300)
     m.wait(90, f"{want} acknowledged writes",
            lambda: int(m.exec(bak, f"wc -l < /tmp/acks{g}", check=False).strip() or 0) >= want)
+    try:
+        m.wait(60, f"{NS_MIN} acknowledged namespace operations",
+               lambda: int(m.exec(bak, f"wc -l < /tmp/nsacks{g}", check=False).strip() or 0) >= NS_MIN)
+    except Loss as e:
+        raise Loss(f"{e}; nsops said: {m.exec(act, 'cat /tmp/nsops.out', check=False).strip()[-300:]!r}") from None
     # no failover nobody asked for: the roles are still as this soak made them
     st = m.status(bak)
     if st["role"] != "backup" or st["ordinal"] != g + 1 or st["peer"]["state"] != "alive":
@@ -170,13 +228,19 @@ def one_failover(m, g, kind, port, rng, totals):
     if v["bad_bytes"] or v["missing_files"] or v["short_files"] or not v["acked_bytes"]:
         raise Loss(f"generation {g}: acknowledged data lost: {v}")
     totals["acked"] += v["acked_bytes"]
-    m.exec(bak, f"kill $(cat /tmp/logger{g}.pid) 2>/dev/null; cp /tmp/acks{g} /data/acks/g{g} && sync")
+    # every acknowledged namespace operation of this generation (or one more)
+    nv = ns_verify(m, bak, g, g, seed, f"/tmp/nsacks{g}", st, totals)
+    totals["ns_ops"] += 0 if nv.get("named") else nv["acked"]
+    m.exec(bak, f"kill $(cat /tmp/logger{g}.pid) $(cat /tmp/nslogger{g}.pid) 2>/dev/null; "
+           f"cp /tmp/acks{g} /data/acks/g{g} && cp /tmp/nsacks{g} /data/acks/ns{g} && sync")
     for k in range(max(1, g - KEEP), g):
         vk = json.loads(m.exec(bak, f"orthros-writer verify --dir /data/g{k} --acks /data/acks/g{k} --json", timeout=60))
         if vk["bad_bytes"] or vk["missing_files"] or vk["short_files"]:
             raise Loss(f"generation {k}'s data, checked after failover {g}: {vk}")
+        ns_verify(m, bak, g, k, seed, f"/data/acks/ns{k}", st, totals)
     if g > KEEP:  # checked after KEEP failovers: retired
-        m.exec(bak, f"rm -rf /data/g{g - KEEP} /data/acks/g{g - KEEP} && sync", timeout=60)
+        r = g - KEEP
+        m.exec(bak, f"rm -rf /data/g{r} /data/acks/g{r} /data/ns{r} /data/acks/ns{r} && sync", timeout=60)
     # every protected process: same PIDs, no error, progress
     procs = st["failover"].get("processes", [])
     lost = [p for p in procs if p.get("outcome") != "restored"]
@@ -219,7 +283,7 @@ def one_failover(m, g, kind, port, rng, totals):
     log(f"gen {g + 1:3d} crash={kind:7s} {cols} service-back={done_ms:.0f}ms "
         f"backup-watching={backup_ms:.0f}ms mem={total_mem // 1024}MiB cores={len(cores)} "
         f"(APIC {','.join(map(str, cores))}) procs={len(procs)} acked={v['acked_bytes']} "
-        f"[{time.time() - t0:.0f}s]")
+        f"ns-ops={nv['acked']}{'+1' if nv['matched'] == 'A+1' else ''}{' LOST (named)' if nv.get('named') else ''} [{time.time() - t0:.0f}s]")
     totals["failovers"] += 1
     totals["procs"] = len(procs)
     row = {n: ph[n]["duration_us"] / 1000 for n in names if n in ph}
@@ -256,7 +320,7 @@ def main():
     prof = subprocess.run([os.path.join(TOP, "build", "host", "orthros-profile"), "--profile",
                            os.path.join(TOP, "machine.conf"), "get", "apic_ids"],
                           capture_output=True, text=True, check=True).stdout.split()
-    totals = {"failovers": 0, "acked": 0, "procs": 0, "apics": prof, "rows": []}
+    totals = {"failovers": 0, "acked": 0, "ns_ops": 0, "ns_matched": {}, "ns_named": {}, "procs": 0, "apics": prof, "rows": []}
     log(f"failover soak: {a.count} failovers, crash kinds {','.join(kinds)}, seed {seed}, machine {a.name}")
     rc = 0
     try:
@@ -266,7 +330,7 @@ def main():
         start_workloads(m)
         log(f"booted; 4 protected workloads running; service on 127.0.0.1:{port}")
         for i in range(a.count):
-            one_failover(m, i + 1, kinds[(start + i) % len(kinds)], port, rng, totals)
+            one_failover(m, i + 1, kinds[(start + i) % len(kinds)], port, rng, totals, seed)
     except Loss as e:
         crashed = m.vm("crashed", check=False).strip()
         if crashed:  # the emulator died under the machine: nothing the guests did
@@ -285,8 +349,10 @@ def main():
     if totals["rows"]:
         log(spread(totals["rows"]))
     log(f"summary: {totals['failovers']}/{a.count} failovers, generation {totals['failovers'] + 1}, "
-        f"{totals['acked']} acknowledged bytes checked, {totals['procs']} protected processes alive, "
-        f"{'0 losses' if rc == 0 else 'QEMU crashed' if rc == 3 else 'LOSS'}; seed {seed}")
+        f"{totals['acked']} acknowledged bytes and {totals['ns_ops']} acknowledged namespace operations checked, "
+        f"{totals['procs']} protected processes alive, "
+        f"{len(totals['ns_named'])} generations whose namespace operations were lost, named (the journal's running transaction left out), "
+        f"{'0 silent losses' if rc == 0 else 'QEMU crashed' if rc == 3 else 'LOSS'}; seed {seed}")
     return rc
 
 
