@@ -15,7 +15,8 @@ TOOLS := orthros orthros-profile orthros-boot orthros-protect orthros-rescue ort
 TOOL_DIRS := tools bootloader workloads migrate
 TOOL_LIBS := tools/profile.c tools/shmlib.c tools/peer.c
 TOOL_DEPS := $(TOOL_LIBS) tools/profile.h tools/shmlib.h tools/peer.h \
-	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h migrate/kernel/orthros_journal_abi.h
+	bootloader/kernel/orthros_boot_abi.h shmem/kernel/orthros_shm_abi.h migrate/kernel/orthros_journal_abi.h \
+	workloads/splitmix.h
 CPPFLAGS := -Itools -Ibootloader/kernel -Ishmem/kernel
 # Programs to protect and to crash: guest only.
 WORKLOADS := orthros-crash orthros-load orthros-writer orthros-fstree
@@ -57,7 +58,7 @@ $(B)/guest/%: %.c $(TOOL_DEPS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -static -o $@ $< $(EXTRA_$*) $(TOOL_LIBS) -lpthread
 
-$(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h workloads/wlstream.c workloads/wlstream.h | deps
+$(DYN_GUEST): $(B)/guest/%: workloads/%.c workloads/wlreport.c workloads/wlreport.h workloads/wlstream.c workloads/wlstream.h workloads/splitmix.h | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -pthread -o $@ $< workloads/wlreport.c workloads/wlstream.c $(LIBS_$*)
 

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,12 +235,14 @@ struct jsb {
 	uint32_t compat, incompat, ro_compat;
 };
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+/* All of len bytes at off, read or written (a short transfer is an error). */
+static int pio_all(int fd, void *buf, size_t len, uint64_t off, bool write)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, (off_t)(off + done)) :
+				    pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -253,23 +256,14 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	return pio_all(fd, buf, len, off, false);
+}
+
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return pio_all(fd, (void *)buf, len, off, true);
 }
 
 static int read_block(struct fsinfo *fs, uint32_t blk, uint8_t *buf)

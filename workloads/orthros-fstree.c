@@ -38,6 +38,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#include "splitmix.h"
 
 #define MAX_ENTRIES 65536
 #define MAX_DEPTH 32
@@ -278,15 +279,6 @@ struct op {
 	unsigned int len, mode;
 	char target[16];
 };
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 /* xorshift64* */
 static uint64_t rnd(struct model *m)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "splitmix.h"
 
 #define MAXW 256
 #define STACK_RING 32
@@ -62,15 +63,6 @@ static int feed_pipe[2];
 
 static __thread uint64_t tls_count;
 static __thread uint64_t tls_ring[TLS_RING];
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 static uint64_t word(int k, int kind, uint64_t v)
 {

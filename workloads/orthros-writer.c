@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "splitmix.h"
 
 #define MAX_FILES 64
 #define CHUNK_MAX 65536
@@ -36,15 +37,6 @@ struct ack {
 	uint32_t pad;
 	uint64_t end;
 };
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 /* The content of file f at offset off: 8 bytes per 8-byte word. */
 static void fill(unsigned char *buf, uint32_t f, uint64_t off, size_t len)

@@ -102,6 +102,26 @@ static const char *const trap_where[] = {
 	[TRAP_RENAME_HANDLE] = "in rename() with its journal handle open",
 };
 
+/* The command that arms each trap. */
+static const char *const trap_cmd[] = {
+	[TRAP_WRITE] = "write",
+	[TRAP_USER] = "user",
+	[TRAP_READ] = "read",
+	[TRAP_APPEND] = "append",
+	[TRAP_RENAME] = "rename",
+	[TRAP_RENAME_HANDLE] = "rename-in-handle",
+};
+
+static int trap_of(const char *cmd)
+{
+	int k;
+
+	for (k = TRAP_NONE + 1; k < ARRAY_SIZE(trap_cmd); k++)
+		if (!strcmp(cmd, trap_cmd[k]))
+			return k;
+	return TRAP_NONE;
+}
+
 static DEFINE_PER_CPU(struct hrtimer, trap_timer);
 static int trap_kind;
 static pid_t trap_pid;
@@ -455,23 +475,8 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		WRITE_ONCE(mm->mm_mt.ma_root,
 			   (void *)(PAGE_OFFSET + 0x70000000 + (maple_arange_64 << 3) + 2));
 		panic("orthros-inject: corrupted the mm of pid %d", pid);
-	} else if (!strcmp(cmd, "write")) {
-		err = arm(TRAP_WRITE, arg);
-		return err ? err : count;
-	} else if (!strcmp(cmd, "user")) {
-		err = arm(TRAP_USER, arg);
-		return err ? err : count;
-	} else if (!strcmp(cmd, "read")) {
-		err = arm(TRAP_READ, arg);
-		return err ? err : count;
-	} else if (!strcmp(cmd, "rename")) {
-		err = arm(TRAP_RENAME, arg);
-		return err ? err : count;
-	} else if (!strcmp(cmd, "rename-in-handle")) {
-		err = arm(TRAP_RENAME_HANDLE, arg);
-		return err ? err : count;
-	} else if (!strcmp(cmd, "append")) {
-		err = arm(TRAP_APPEND, arg);
+	} else if (trap_of(cmd) != TRAP_NONE) {
+		err = arm(trap_of(cmd), arg);
 		return err ? err : count;
 	} else {
 		return -EINVAL;
