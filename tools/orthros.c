@@ -508,10 +508,12 @@ static void print_failover_json(void)
 	       (unsigned long long)m->sync_us, (unsigned long long)m->committed,
 	       (unsigned long long)m->times_kept);
 	printf(",\"journal\":{\"read\":%s,\"off\":%s,\"transactions\":%u,\"blocks\":%u,\"revokes\":%u,"
-	       "\"dropped_tid\":%u,\"dropped_blocks\":%u,\"open_handles\":%u,\"why\":",
+	       "\"dropped_tid\":%u,\"dropped_blocks\":%u,\"open_handles\":%u,"
+	       "\"undone_handles\":%u,\"undone_blocks\":%u,\"why\":",
 	       fo.journal.read ? "true" : "false", fo.journal.flags & ORTHROS_JOURNAL_OFF ? "true" : "false",
 	       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes, fo.journal.dropped_tid,
-	       fo.journal.dropped_blocks, fo.journal.open_handles);
+	       fo.journal.dropped_blocks, fo.journal.open_handles, fo.journal.undone_handles,
+	       fo.journal.undone_blocks);
 	json_str(fo.journal.why);
 	printf("}");
 	printf(",\"memmap\":%s,\"memmap_scanned\":%llu,\"memmap_us\":%llu,\"tree_pages\":%llu,"
@@ -603,11 +605,15 @@ static void print_failover_text(void)
 		       (unsigned long long)fo.migrate.bytes, (unsigned long long)fo.migrate.committed,
 		       (unsigned long long)fo.migrate.skipped,
 		       fo.migrate.skipped ? ", first: " : "", fo.migrate.first_skip);
-	if (fo.journal.read)
+	if (fo.journal.read) {
 		printf("  journal: %s%u transactions, %u blocks, %u revokes handed to orthros-journal%s%s\n",
 		       fo.journal.flags & ORTHROS_JOURNAL_OFF ? "off (orthros_migrate=no-journal): " : "",
 		       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes,
 		       fo.journal.why[0] ? "; left out: " : "", fo.journal.why);
+		if (fo.journal.undone_handles)
+			printf("  journal: %u handles open at the death taken back out, %u blocks put back as they were before them\n",
+			       fo.journal.undone_handles, fo.journal.undone_blocks);
+	}
 	if (fo.migrate.inodes)
 		printf("  witnesses: %s; %llu pages named by the trees, %llu by the memmap; %llu disagreements%s%s\n",
 		       fo.migrate.memmap_off ? "the page-cache trees alone (orthros_migrate=tree-only)" :

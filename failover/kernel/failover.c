@@ -55,6 +55,7 @@ static unsigned int take_count;
 static bool migrate_off;
 static bool migrate_tree_only;
 static bool migrate_no_journal;
+static bool migrate_no_undo;
 static bool rescue_off;
 
 static int __init parse_takeover(char *arg)
@@ -83,13 +84,15 @@ early_param("orthros_takeover", parse_takeover);
 
 /*
  * orthros_migrate=off: no page-cache migration; =tree-only: no memmap
- * witness; =no-journal: the dead journal's transactions are not finished
+ * witness; =no-journal: the dead journal's transactions are not finished;
+ * =no-undo: nor is one with a handle open (its undo records are not used)
  */
 static int __init parse_migrate(char *arg)
 {
 	migrate_off = arg && !strcmp(arg, "off");
 	migrate_tree_only = arg && !strcmp(arg, "tree-only");
 	migrate_no_journal = arg && !strcmp(arg, "no-journal");
+	migrate_no_undo = arg && !strcmp(arg, "no-undo");
 	return 0;
 }
 early_param("orthros_migrate", parse_migrate);
@@ -403,7 +406,9 @@ static long do_journal(struct orthros_journal_req __user *uarg)
 		mutex_unlock(&fo_lock);
 		return -ESRCH;
 	}
-	err = orthros_journal(fo.failed_ordinal, migrate_no_journal ? ORTHROS_MIGRATE_NO_JOURNAL : 0,
+	err = orthros_journal(fo.failed_ordinal,
+			      (migrate_no_journal ? ORTHROS_MIGRATE_NO_JOURNAL : 0) |
+			      (migrate_no_undo ? ORTHROS_MIGRATE_NO_UNDO : 0),
 			      u64_to_user_ptr(r.buf), r.len, &needed, &fo.journal);
 	mutex_unlock(&fo_lock);
 	if (put_user(needed, &uarg->needed))

@@ -19,8 +19,10 @@
  * to it) and its predecessor, and counted against t_nr_buffers.  A check
  * that fails drops that transaction, named (head.why), never this OS.  R with
  * a handle open (t_updates > 0: a task inside a file-system operation) holds
- * a half-done operation that cannot be told apart from the finished ones: it
- * is dropped and named.  C is carried when it can be rebuilt from memory.
+ * a half-done operation: each open handle's undo records (undo.c) put back
+ * the buffers it touched as they were before it, when only open handles have
+ * touched them since; otherwise R is dropped and named.  C is carried when it
+ * can be rebuilt from memory.
  */
 #define pr_fmt(fmt) "orthros-journal: " fmt
 
@@ -38,6 +40,7 @@
 #include "dead.h"
 #include "orthros_journal_abi.h"
 #include "orthros_migrate.h"
+#include "undo.h"
 
 /* fs/jbd2/revoke.c keeps these private: the same layout, this very build's */
 struct dead_revoke_record {
@@ -55,6 +58,7 @@ struct dead_revoke_table {
 #define MAX_HASH	(1 << 16)	/* revoke buckets (jbd2's default: 256) */
 #define MAX_REVOKES	(1 << 16)	/* revoke records, both tables */
 #define MAX_LOG_BLOCKS	(1 << 22)	/* a log longer than 4 Mi blocks is no log of ext4 mkfs */
+#define MAX_OPEN	256		/* open handles taken back (one per task inside ext4) */
 
 /* A spinlock in a copy of the dead memory: was it held when its kernel died? */
 static bool held(spinlock_t *lock)
@@ -80,6 +84,15 @@ struct jtxn {
 	u32 nr_revokes, cap_revokes;
 };
 
+/* A block open handles touched: its copy from before the first of them. */
+struct jundo {
+	u64 blocknr;
+	u64 jh_va;
+	u64 phys;			/* the copy in the dead memory */
+	u32 first;			/* the seq of the first open handle's access */
+	u32 open;			/* open handles that took it */
+};
+
 struct jctx {
 	struct orthros_dead dm;
 	journal_t j;
@@ -87,6 +100,9 @@ struct jctx {
 	u32 bs;
 	struct orthros_journal_head head;
 	struct jtxn c, r;
+	struct jundo *undo;
+	u32 nr_undo, undone_handles;
+	bool no_undo;			/* orthros_migrate=no-undo: the control */
 };
 
 /* Leave a transaction out, and say why (the first reason goes to head.why). */
@@ -111,12 +127,8 @@ static __printf(3, 4) void drop(struct jctx *x, struct jtxn *t, const char *fmt,
 	}
 }
 
-static int add_block(struct jctx *x, struct jtxn *t, u64 blocknr, u64 data_va)
+static int add_phys(struct jctx *x, struct jtxn *t, u64 blocknr, u64 phys)
 {
-	u64 phys;
-
-	if (orthros_dead_va_phys(&x->dm, data_va, x->bs, &phys))
-		return -EFAULT;
 	if (t->nr == t->cap) {
 		u32 cap = t->cap ? 2 * t->cap : 64;
 		struct jblock *b;
@@ -134,6 +146,15 @@ static int add_block(struct jctx *x, struct jtxn *t, u64 blocknr, u64 data_va)
 	t->blocks[t->nr].unescape = false;
 	t->nr++;
 	return 0;
+}
+
+static int add_block(struct jctx *x, struct jtxn *t, u64 blocknr, u64 data_va)
+{
+	u64 phys;
+
+	if (orthros_dead_va_phys(&x->dm, data_va, x->bs, &phys))
+		return -EFAULT;
+	return add_phys(x, t, blocknr, phys);
 }
 
 /*
@@ -339,6 +360,179 @@ out:
 	kfree(stopped);
 }
 
+/* One undo record of an open handle, checked, into x->undo. */
+static int undo_record(struct jctx *x, const struct orthros_undo *u, const char **why)
+{
+	struct journal_head jh;
+	struct buffer_head bh;
+	struct jundo *b;
+	u64 phys;
+	u32 i;
+
+	if (orthros_dead_read(&x->dm, (u64)u->jh, &jh, sizeof(jh)) ||
+	    orthros_dead_read(&x->dm, (u64)u->bh, &bh, sizeof(bh)) ||
+	    orthros_dead_va_phys(&x->dm, (u64)u->data, x->bs, &phys)) {
+		*why = "an undo record's buffer or copy cannot be read";
+		return -EFAULT;
+	}
+	if (u->size != x->bs || (u64)u->data % x->bs || (u64)jh.b_bh != (u64)u->bh ||
+	    (u64)bh.b_private != (u64)u->jh || !(bh.b_state & BIT(BH_JBD)) ||
+	    bh.b_blocknr != u->blocknr || bh.b_bdev != x->j.j_fs_dev ||
+	    (s32)(jh.b_orthros_seq - u->seq) < 0) {
+		*why = "an undo record does not check against its buffer";
+		return -EBADMSG;
+	}
+	for (i = 0; i < x->nr_undo; i++) {
+		b = &x->undo[i];
+		if (b->blocknr != u->blocknr)
+			continue;
+		if (b->jh_va != (u64)u->jh) {
+			*why = "two undo records of one block name two buffers";
+			return -EBADMSG;
+		}
+		b->open++;
+		if ((s32)(u->seq - b->first) < 0) {
+			b->first = u->seq;
+			b->phys = phys;
+		}
+		return 0;
+	}
+	if (x->nr_undo == MAX_OPEN * ORTHROS_UNDO_MAX) {
+		*why = "more undo records than open handles may hold";
+		return -E2BIG;
+	}
+	b = &x->undo[x->nr_undo++];
+	b->blocknr = u->blocknr;
+	b->jh_va = (u64)u->jh;
+	b->phys = phys;
+	b->first = u->seq;
+	b->open = 1;
+	return 0;
+}
+
+/*
+ * R's open handles (t_orthros_handles, counted against t_updates), each
+ * one's undo records read and checked; then each block they touched must
+ * have been touched only by open handles since the first of them took it
+ * (its count of accesses since is theirs, and no handle stopped holding it
+ * since): its copy from before that first access is then R's version of it.
+ * False, with why set, when R cannot be carried that way.
+ */
+static bool undo_handles(struct jctx *x, int updates, const char **why, char *who, size_t size)
+{
+	u64 head = x->r.va + offsetof(transaction_t, t_orthros_handles);
+	u64 h_va = (u64)x->r.t.t_orthros_handles.next, prev = head;
+	int n = 0;
+	u32 i;
+
+	if (updates < 0 || updates > MAX_OPEN) {
+		*why = "more handles open than tasks could hold";
+		return false;
+	}
+	if (held(&x->r.t.t_orthros_lock)) {
+		*why = "the dead kernel stopped holding the open handles' list lock";
+		return false;
+	}
+	x->undo = kvmalloc_array(MAX_OPEN * ORTHROS_UNDO_MAX, sizeof(*x->undo), GFP_KERNEL);
+	if (!x->undo) {
+		*why = "no memory for the undo records";
+		return false;
+	}
+	while (h_va != head) {
+		u64 u_va;
+		handle_t h;
+		int k = 0;
+
+		if (++n > updates) {
+			*why = "more handles listed than t_updates counts";
+			return false;
+		}
+		if (orthros_dead_read(&x->dm, h_va - offsetof(handle_t, h_orthros_link), &h,
+				      sizeof(h)) ||
+		    (u64)h.h_orthros_link.prev != prev ||
+		    (u64)h.h_transaction != x->r.va) {
+			*why = "an open handle's list entry does not check";
+			return false;
+		}
+		if (h.h_orthros_inexact) {
+			*why = "an open handle changed what no copy of a buffer undoes (a forget, a revoke, or a copy not taken)";
+			return false;
+		}
+		for (u_va = (u64)h.h_orthros_undo; u_va; ) {
+			struct orthros_undo u;
+
+			if (++k > ORTHROS_UNDO_MAX ||
+			    orthros_dead_read(&x->dm, u_va, &u, sizeof(u))) {
+				*why = "an open handle's undo records cannot be read";
+				return false;
+			}
+			if (undo_record(x, &u, why))
+				return false;
+			u_va = (u64)u.next;
+		}
+		prev = h_va;
+		h_va = (u64)h.h_orthros_link.next;
+	}
+	if (n != updates) {
+		snprintf(who, size, "%d handles listed, t_updates says %d", n, updates);
+		*why = who;
+		return false;
+	}
+	for (i = 0; i < x->nr_undo; i++) {
+		struct jundo *b = &x->undo[i];
+		struct journal_head jh;
+
+		if (orthros_dead_read(&x->dm, b->jh_va, &jh, sizeof(jh))) {
+			*why = "a touched buffer's journal_head cannot be read";
+			return false;
+		}
+		if ((s32)(jh.b_orthros_closed - b->first) >= 0 ||
+		    jh.b_orthros_seq - b->first + 1 != b->open) {
+			snprintf(who, size,
+				 "block %llu was touched by a handle that finished after an open one took it",
+				 b->blocknr);
+			*why = who;
+			return false;
+		}
+	}
+	x->undone_handles = n;
+	return true;
+}
+
+/*
+ * Put the copies in: each block the open handles touched is R's with its
+ * copy (added to R if R did not log it: it is the block as the finished
+ * handles left it, harmless to log).  A block C logged from its data, not
+ * a frozen copy, may hold an open handle's change: C must then land with R.
+ */
+static int apply_undo(struct jctx *x)
+{
+	u32 i, k;
+	int err;
+
+	for (i = 0; i < x->nr_undo; i++) {
+		struct jundo *b = &x->undo[i];
+
+		for (k = 0; k < x->c.nr; k++)
+			if (x->c.blocks[k].blocknr == b->blocknr)
+				x->c.needs_next = true;
+		for (k = 0; k < x->r.nr; k++)
+			if (x->r.blocks[k].blocknr == b->blocknr)
+				break;
+		if (k == x->r.nr) {
+			err = add_phys(x, &x->r, b->blocknr, b->phys);
+			if (err)
+				return err;
+		}
+		x->r.blocks[k].phys = b->phys;
+		x->r.blocks[k].unescape = false;
+	}
+	if (x->nr_undo)
+		pr_info("running transaction %u: %u open handles taken back out, %u blocks put back as they were before them\n",
+			x->r.t.t_tid, x->undone_handles, x->nr_undo);
+	return 0;
+}
+
 static void read_r(struct jctx *x)
 {
 	struct jtxn *r = &x->r;
@@ -350,12 +544,20 @@ static void read_r(struct jctx *x)
 		return;
 	}
 	if (updates) {
-		char who[96];
+		char who[96], detail[96];
 
-		name_handles(x, who, sizeof(who));
-		drop(x, r, "%d handles were open in it (a file-system operation half done)%s%s",
-		     updates, who[0] ? ":" : "", who);
-		return;
+		detail[0] = '\0';
+		x->head.open_handles = updates;
+		if (x->no_undo)
+			why = "undo records not used (orthros_migrate=no-undo)";
+		else if (undo_handles(x, updates, &why, detail, sizeof(detail)))
+			why = NULL;
+		if (why) {
+			name_handles(x, who, sizeof(who));
+			drop(x, r, "%d handles were open in it, not taken back out: %s%s%s",
+			     updates, why, who[0] ? ":" : "", who);
+			return;
+		}
 	}
 	n = walk_list(x, r, (u64)r->t.t_buffers, BJ_Metadata, take_r, &why);
 	if (n >= 0 && n != r->t.t_nr_buffers)
@@ -578,6 +780,7 @@ int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *need
 	x->head.version = ORTHROS_JOURNAL_VERSION;
 	x->c.name = "committing";
 	x->r.name = "running";
+	x->no_undo = flags & ORTHROS_MIGRATE_NO_UNDO;
 	err = orthros_dead_open(&x->dm, ordinal);
 	if (err)
 		goto out;
@@ -622,6 +825,8 @@ int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *need
 		read_r(x);
 	if (x->c.present && !x->c.dropped)
 		read_c(x);
+	if (x->r.present && !x->r.dropped && apply_undo(x))
+		drop(x, &x->r, "its undo copies cannot be handed out");
 	if ((x->c.present && !x->c.dropped) || (x->r.present && !x->r.dropped)) {
 		err = read_revokes(x);
 		if (err) {
@@ -663,6 +868,8 @@ emit:
 	st->dropped_tid = x->head.dropped_tid;
 	st->dropped_blocks = x->head.dropped_blocks;
 	st->open_handles = x->head.open_handles;
+	st->undone_handles = x->undone_handles;
+	st->undone_blocks = x->nr_undo;
 	BUILD_BUG_ON(sizeof(st->why) != sizeof(x->head.why));
 	memcpy(st->why, x->head.why, sizeof(st->why));
 	err = -EFAULT;
@@ -681,6 +888,7 @@ out:
 	kfree(x->r.blocks);
 	kfree(x->c.revokes);
 	kfree(x->r.revokes);
+	kvfree(x->undo);
 	kfree(x);
 	return err;
 }

@@ -542,6 +542,8 @@ struct orthros_journal_stats {
 	__u32 dropped_tid;		/* a transaction left out (0: none) */
 	__u32 dropped_blocks;
 	__u32 open_handles;		/* handles open in it when it died */
+	__u32 undone_handles;		/* open handles taken back out of R (undo records) */
+	__u32 undone_blocks;		/* blocks put back as they were before them */
 	char why[160];			/* why it was left out */
 };
 
