@@ -235,7 +235,7 @@ import json, sys
 j = json.load(open(sys.argv[1]))["failover"]["migrate"]["journal"]
 print("figure: %d handles open, %d taken back out, %d blocks put back; %d transactions, %d blocks handed out" % (
     j["open_handles"], j["undone_handles"], j["undone_blocks"], j["transactions"], j["blocks"]))
-assert j["open_handles"] >= 1 and j["undone_handles"] == j["open_handles"] and not j["why"], j
+assert j["open_handles"] >= 1 and j["undone_handles"] == j["open_handles"] and j["undone_blocks"] >= 1 and not j["why"], j
 PY
 	kept_carried || return 1
 	fsck_clean

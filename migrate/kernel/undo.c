@@ -109,16 +109,23 @@ inexact:
 	handle->h_orthros_inexact = 1;
 }
 
+/*
+ * The handle's operation is done.  Its records go first (a handle listed
+ * with none has nothing to take back), then each buffer notes that a handle
+ * holding it stopped, then the handle leaves the list, just before its
+ * caller drops t_updates: a reader may find a listed handle not counted yet
+ * (orthros_jbd2_start() runs first) or a counted one no longer listed, each
+ * with nothing to take back.  The list must go before t_updates does: the
+ * transaction may be committed and freed from then on.
+ */
 void orthros_jbd2_stop(handle_t *handle)
 {
 	transaction_t *t = handle->h_transaction;
 	struct orthros_undo *u = handle->h_orthros_undo, *next;
 
-	spin_lock(&t->t_orthros_lock);
-	list_del(&handle->h_orthros_link);
-	spin_unlock(&t->t_orthros_lock);
-	handle->h_orthros_undo = NULL;
+	WRITE_ONCE(handle->h_orthros_undo, NULL);
 	handle->h_orthros_nr = 0;
+	smp_wmb();	/* the records unlinked before the buffers note the stop */
 	for (; u; u = next) {
 		next = u->next;
 		spin_lock(&u->jh->b_state_lock);
@@ -128,4 +135,7 @@ void orthros_jbd2_stop(handle_t *handle)
 		kfree(u->data);
 		kfree(u);
 	}
+	spin_lock(&t->t_orthros_lock);
+	list_del(&handle->h_orthros_link);
+	spin_unlock(&t->t_orthros_lock);
 }

@@ -19,7 +19,9 @@
  *   rename-in-handle PID
  *                the same, only while its journal handle is open (the task's
  *                journal_info: the running transaction has a half-done
- *                operation, t_updates > 0)
+ *                operation, t_updates > 0) and has taken write access to a
+ *                buffer (an undo record, migrate/kernel/undo.c: its change
+ *                may be in the running transaction's buffers already)
  *   read PID     panic when a timer interrupt finds process PID inside a
  *                read() that has copied bytes to its buffer and not
  *                returned (what the rescue must not lose; read() only: a
@@ -57,6 +59,7 @@
 #include <linux/cpumask.h>
 #include <linux/hrtimer.h>
 #include <linux/init.h>
+#include <linux/jbd2.h>
 #include <linux/kobject.h>
 #include <linux/namei.h>
 #include <linux/fdtable.h>
@@ -221,14 +224,15 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 		    current->mm) {
 			long nr = syscall_get_nr(current, task_pt_regs(current));
 			/* ext4 without a journal keeps a small number there, not a handle */
-			bool handle = (unsigned long)current->journal_info >= 4096;
+			bool handle = (unsigned long)current->journal_info >= 4096 &&
+				      READ_ONCE(((handle_t *)current->journal_info)->h_orthros_undo);
 
 			if ((nr == __NR_rename || nr == __NR_renameat || nr == __NR_renameat2) &&
 			    (kind == TRAP_RENAME || handle)) {
 				orthros_hb_note_fault();
 				panic("orthros-inject: pid %d (%s) interrupted in the middle of rename()%s",
 				      current->pid, current->comm,
-				      handle ? " with its journal handle open" : "");
+				      handle ? " with its journal handle open, a buffer taken" : "");
 			}
 		}
 		if (kind == TRAP_WRITE && !user_mode(regs) && current->mm &&
