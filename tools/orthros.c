@@ -509,11 +509,11 @@ static void print_failover_json(void)
 	       (unsigned long long)m->times_kept);
 	printf(",\"journal\":{\"read\":%s,\"off\":%s,\"transactions\":%u,\"blocks\":%u,\"revokes\":%u,"
 	       "\"dropped_tid\":%u,\"dropped_blocks\":%u,\"open_handles\":%u,"
-	       "\"undone_handles\":%u,\"undone_blocks\":%u,\"why\":",
+	       "\"undone_handles\":%u,\"undone_blocks\":%u,\"merged_blocks\":%u,\"why\":",
 	       fo.journal.read ? "true" : "false", fo.journal.flags & ORTHROS_JOURNAL_OFF ? "true" : "false",
 	       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes, fo.journal.dropped_tid,
 	       fo.journal.dropped_blocks, fo.journal.open_handles, fo.journal.undone_handles,
-	       fo.journal.undone_blocks);
+	       fo.journal.undone_blocks, fo.journal.merged_blocks);
 	json_str(fo.journal.why);
 	printf("}");
 	printf(",\"memmap\":%s,\"memmap_scanned\":%llu,\"memmap_us\":%llu,\"tree_pages\":%llu,"
@@ -611,8 +611,9 @@ static void print_failover_text(void)
 		       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes,
 		       fo.journal.why[0] ? "; left out: " : "", fo.journal.why);
 		if (fo.journal.undone_handles)
-			printf("  journal: %u handles open at the death taken back out, %u blocks put back as they were before them\n",
-			       fo.journal.undone_handles, fo.journal.undone_blocks);
+			printf("  journal: %u handles open at the death taken back out, %u blocks put back as they were before them, %u of them with the changes of handles that finished since\n",
+			       fo.journal.undone_handles, fo.journal.undone_blocks,
+			       fo.journal.merged_blocks);
 	}
 	if (fo.migrate.inodes)
 		printf("  witnesses: %s; %llu pages named by the trees, %llu by the memmap; %llu disagreements%s%s\n",

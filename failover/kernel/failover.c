@@ -56,6 +56,7 @@ static bool migrate_off;
 static bool migrate_tree_only;
 static bool migrate_no_journal;
 static bool migrate_no_undo;
+static bool migrate_no_merge;
 static bool rescue_off;
 
 static int __init parse_takeover(char *arg)
@@ -85,7 +86,9 @@ early_param("orthros_takeover", parse_takeover);
 /*
  * orthros_migrate=off: no page-cache migration; =tree-only: no memmap
  * witness; =no-journal: the dead journal's transactions are not finished;
- * =no-undo: nor is one with a handle open (its undo records are not used)
+ * =no-undo: nor is one with a handle open (its undo records are not used);
+ * =no-merge: nor is one where a finished handle changed a block after an
+ * open one took it (its change is not merged into the open one's copy)
  */
 static int __init parse_migrate(char *arg)
 {
@@ -93,6 +96,7 @@ static int __init parse_migrate(char *arg)
 	migrate_tree_only = arg && !strcmp(arg, "tree-only");
 	migrate_no_journal = arg && !strcmp(arg, "no-journal");
 	migrate_no_undo = arg && !strcmp(arg, "no-undo");
+	migrate_no_merge = arg && !strcmp(arg, "no-merge");
 	return 0;
 }
 early_param("orthros_migrate", parse_migrate);
@@ -408,7 +412,8 @@ static long do_journal(struct orthros_journal_req __user *uarg)
 	}
 	err = orthros_journal(fo.failed_ordinal,
 			      (migrate_no_journal ? ORTHROS_MIGRATE_NO_JOURNAL : 0) |
-			      (migrate_no_undo ? ORTHROS_MIGRATE_NO_UNDO : 0),
+			      (migrate_no_undo ? ORTHROS_MIGRATE_NO_UNDO : 0) |
+			      (migrate_no_merge ? ORTHROS_MIGRATE_NO_MERGE : 0),
 			      u64_to_user_ptr(r.buf), r.len, &needed, &fo.journal);
 	mutex_unlock(&fo_lock);
 	if (put_user(needed, &uarg->needed))

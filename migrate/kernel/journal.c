@@ -33,10 +33,13 @@
 #include <linux/sched.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
+#include <linux/bsearch.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "ext4.h"	/* ext4_sb_info (Makefile: -I fs/ext4) */
+#include "ext4_jbd2.h"	/* EXT4_HT_RESIZE */
 #include "dead.h"
 #include "orthros_journal_abi.h"
 #include "orthros_migrate.h"
@@ -69,6 +72,7 @@ static bool held(spinlock_t *lock)
 struct jblock {
 	u64 blocknr;
 	u64 phys;			/* its image in the dead memory */
+	void *buf;			/* or here, made (a merged block): owned by the jundo */
 	bool unescape;			/* its first word is the jbd2 magic, zeroed */
 };
 
@@ -89,8 +93,21 @@ struct jundo {
 	u64 blocknr;
 	u64 jh_va;
 	u64 phys;			/* the copy in the dead memory */
+	u64 merge_phys;			/* the first one's merged bits and values, 0: none */
 	u32 first;			/* the seq of the first open handle's access */
 	u32 open;			/* open handles that took it */
+	u32 merged;			/* finished handles merged into the first one's record */
+	bool bitmap_flag;		/* its buffer_head says it is an ext4 bitmap */
+	void *buf;			/* the copy with the merged bits over it */
+};
+
+/* Where a bitwise merge is sound: the group descriptor blocks and bitmaps. */
+struct jlayout {
+	bool read, ok;
+	u64 gdt_first;
+	u32 gdt_count;
+	u64 *bitmaps;			/* each group's block and inode bitmap */
+	u32 nr_bitmaps;
 };
 
 struct jctx {
@@ -101,8 +118,11 @@ struct jctx {
 	struct orthros_journal_head head;
 	struct jtxn c, r;
 	struct jundo *undo;
-	u32 nr_undo, undone_handles;
+	u32 nr_undo, undone_handles, merged_blocks;
+	u64 sbi_va;
+	struct jlayout layout;
 	bool no_undo;			/* orthros_migrate=no-undo: the control */
+	bool no_merge;			/* orthros_migrate=no-merge, or a resize open */
 };
 
 /* Leave a transaction out, and say why (the first reason goes to head.why). */
@@ -143,6 +163,7 @@ static int add_phys(struct jctx *x, struct jtxn *t, u64 blocknr, u64 phys)
 	}
 	t->blocks[t->nr].blocknr = blocknr;
 	t->blocks[t->nr].phys = phys;
+	t->blocks[t->nr].buf = NULL;
 	t->blocks[t->nr].unescape = false;
 	t->nr++;
 	return 0;
@@ -369,13 +390,18 @@ static int undo_record(struct jctx *x, const struct orthros_undo *u, const char 
 	u64 phys;
 	u32 i;
 
+	u64 merge_phys = 0;
+
 	if (orthros_dead_read(&x->dm, (u64)u->jh, &jh, sizeof(jh)) ||
 	    orthros_dead_read(&x->dm, (u64)u->bh, &bh, sizeof(bh)) ||
-	    orthros_dead_va_phys(&x->dm, (u64)u->data, x->bs, &phys)) {
+	    !u->data || orthros_dead_va_phys(&x->dm, (u64)u->data, x->bs, &phys) ||
+	    (u->merge && orthros_dead_va_phys(&x->dm, (u64)u->merge, 2 * x->bs, &merge_phys))) {
 		*why = "an undo record's buffer or copy cannot be read";
 		return -EFAULT;
 	}
-	if (u->size != x->bs || (u64)u->data % x->bs || (u64)jh.b_bh != (u64)u->bh ||
+	if (u->size != x->bs || (u64)u->data % x->bs || (u64)u->merge % (2 * x->bs) ||
+	    (!u->merge && u->merged) || (s32)(jh.b_orthros_seq - u->seq - u->merged) < 0 ||
+	    (u64)jh.b_bh != (u64)u->bh ||
 	    (u64)bh.b_private != (u64)u->jh || !(bh.b_state & BIT(BH_JBD)) ||
 	    bh.b_blocknr != u->blocknr || bh.b_bdev != x->j.j_fs_dev ||
 	    (s32)(jh.b_orthros_seq - u->seq) < 0) {
@@ -394,6 +420,8 @@ static int undo_record(struct jctx *x, const struct orthros_undo *u, const char 
 		if ((s32)(u->seq - b->first) < 0) {
 			b->first = u->seq;
 			b->phys = phys;
+			b->merge_phys = merge_phys;
+			b->merged = u->merged;
 		}
 		return 0;
 	}
@@ -405,9 +433,117 @@ static int undo_record(struct jctx *x, const struct orthros_undo *u, const char 
 	b->blocknr = u->blocknr;
 	b->jh_va = (u64)u->jh;
 	b->phys = phys;
+	b->merge_phys = merge_phys;
+	b->merged = u->merged;
 	b->first = u->seq;
 	b->open = 1;
+	b->bitmap_flag = !!(bh.b_state & BIT(BH_BITMAP_UPTODATE));
+	b->buf = NULL;
 	return 0;
+}
+
+#define MAX_GDT_BLOCKS	1024		/* group descriptor blocks read for the layout */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The file system's group descriptor blocks and bitmaps, from the dead
+ * ext4_sb_info: its descriptor buffers must be the blocks right after the
+ * super block's (no meta_bg), each a buffer of this journal's device; the
+ * bitmaps are the ones the descriptors name.  Not read: no block merges.
+ */
+static void read_layout(struct jctx *x)
+{
+	struct jlayout *l = &x->layout;
+	unsigned long gdb, dpb, dsize;
+	struct buffer_head bh;
+	u64 sbh_va, gd_va, es_va;
+	__le32 ro_compat;
+	u32 groups, i, d;
+	void *blk = NULL;
+
+	l->read = true;
+	if (!x->sbi_va ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_gdb_count), &gdb, sizeof(gdb)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_desc_per_block), &dpb, sizeof(dpb)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_desc_size), &dsize, sizeof(dsize)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_groups_count), &groups, sizeof(groups)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_sbh), &sbh_va, sizeof(sbh_va)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_group_desc), &gd_va, sizeof(gd_va)) ||
+	    orthros_dead_read(&x->dm, x->sbi_va + offsetof(struct ext4_sb_info, s_es), &es_va, sizeof(es_va)) ||
+	    orthros_dead_read(&x->dm, es_va + offsetof(struct ext4_super_block, s_feature_ro_compat),
+			      &ro_compat, sizeof(ro_compat)) ||
+	    orthros_dead_read(&x->dm, sbh_va, &bh, sizeof(bh)))
+		goto bad;
+	/*
+	 * A descriptor's checksum covers the whole descriptor and, with
+	 * metadata_csum, its bitmaps: a merge would leave it stale
+	 */
+	if (le32_to_cpu(ro_compat) & (EXT4_FEATURE_RO_COMPAT_GDT_CSUM |
+				      EXT4_FEATURE_RO_COMPAT_METADATA_CSUM))
+		goto bad;
+	if (!gdb || gdb > MAX_GDT_BLOCKS || (dsize != 32 && dsize != 64) || dpb != x->bs / dsize ||
+	    !groups || groups > gdb * dpb || groups <= (gdb - 1) * dpb || bh.b_bdev != x->j.j_fs_dev)
+		goto bad;
+	l->gdt_first = bh.b_blocknr + 1;
+	l->gdt_count = gdb;
+	l->bitmaps = kvmalloc_array(2 * groups, sizeof(u64), GFP_KERNEL);
+	blk = kmalloc(x->bs, GFP_KERNEL);
+	if (!l->bitmaps || !blk)
+		goto bad;
+	for (i = 0; i < gdb; i++) {
+		u64 bh_va;
+
+		if (orthros_dead_read(&x->dm, gd_va + i * sizeof(u64), &bh_va, sizeof(bh_va)) ||
+		    orthros_dead_read(&x->dm, bh_va, &bh, sizeof(bh)) ||
+		    bh.b_blocknr != l->gdt_first + i || bh.b_bdev != x->j.j_fs_dev ||
+		    bh.b_size != x->bs || orthros_dead_read(&x->dm, (u64)bh.b_data, blk, x->bs))
+			goto bad;
+		for (d = 0; d < dpb && i * dpb + d < groups; d++) {
+			const struct ext4_group_desc *g = blk + d * dsize;
+
+			l->bitmaps[l->nr_bitmaps++] = le32_to_cpu(g->bg_block_bitmap_lo) |
+				(dsize >= 64 ? (u64)le32_to_cpu(g->bg_block_bitmap_hi) << 32 : 0);
+			l->bitmaps[l->nr_bitmaps++] = le32_to_cpu(g->bg_inode_bitmap_lo) |
+				(dsize >= 64 ? (u64)le32_to_cpu(g->bg_inode_bitmap_hi) << 32 : 0);
+		}
+	}
+	sort(l->bitmaps, l->nr_bitmaps, sizeof(u64), cmp_u64, NULL);
+	l->ok = true;
+	kfree(blk);
+	return;
+bad:
+	pr_warn("the file system's group descriptors cannot be read: no block takes merged changes\n");
+	kfree(blk);
+}
+
+/*
+ * A block whose bits two kinds of handle changed can be put back bit by
+ * bit (open handles' bits from the copy, finished handles' from their
+ * merge) only where each bit means something alone or within a counter
+ * that handles add to and take from: a bitmap (both witnesses: its
+ * buffer_head's ext4 flag and a group descriptor naming it) or a group
+ * descriptor block.  A directory block or an inode is a structure: not so.
+ */
+static bool mergeable(struct jctx *x, const struct jundo *b)
+{
+	struct jlayout *l = &x->layout;
+
+	if (x->no_merge)
+		return false;
+	if (!l->read)
+		read_layout(x);
+	if (!l->ok)
+		return false;
+	if (b->blocknr >= l->gdt_first && b->blocknr < l->gdt_first + l->gdt_count)
+		return true;
+	return b->bitmap_flag && bsearch(&b->blocknr, l->bitmaps, l->nr_bitmaps, sizeof(u64),
+					 cmp_u64);
 }
 
 /*
@@ -458,6 +594,13 @@ static bool undo_handles(struct jctx *x, int updates, const char **why, char *wh
 			*why = "an open handle changed what no copy of a buffer undoes (a forget, a revoke, or a copy not taken)";
 			return false;
 		}
+		/* a resize writes descriptors past its dirty calls (resize.c) */
+		if (h.h_type == EXT4_HT_RESIZE)
+			x->no_merge = true;
+		if (h.h_orthros_undo && h.h_orthros_born != x->r.t.t_orthros_untracked) {
+			*why = "a handle with more buffers than records finished while an open one held records";
+			return false;
+		}
 		for (u_va = (u64)h.h_orthros_undo; u_va; ) {
 			struct orthros_undo u;
 
@@ -492,10 +635,16 @@ static bool undo_handles(struct jctx *x, int updates, const char **why, char *wh
 			return false;
 		}
 		if ((s32)(jh.b_orthros_closed - b->first) >= 0 ||
-		    jh.b_orthros_seq - b->first + 1 != b->open) {
+		    jh.b_orthros_seq - b->first + 1 != b->open + b->merged) {
 			snprintf(who, size,
 				 "block %llu was touched by a handle that finished after an open one took it",
 				 b->blocknr);
+			*why = who;
+			return false;
+		}
+		if (b->merged && !mergeable(x, b)) {
+			snprintf(who, size, "block %llu not merged (%s): a finished handle changed it after an open one",
+				 b->blocknr, x->no_merge ? "merges off" : "no bitmap or descriptor");
 			*why = who;
 			return false;
 		}
@@ -517,7 +666,23 @@ static int apply_undo(struct jctx *x)
 
 	for (i = 0; i < x->nr_undo; i++) {
 		struct jundo *b = &x->undo[i];
+		void *phys_buf = NULL;
 
+		if (b->merged) {
+			const unsigned long *p = orthros_dead_phys(&x->dm, b->phys, x->bs);
+			const unsigned long *kk = orthros_dead_phys(&x->dm, b->merge_phys, 2 * x->bs);
+			unsigned long *out;
+			size_t n = x->bs / sizeof(long), w;
+
+			b->buf = kmalloc(x->bs, GFP_KERNEL);
+			if (!p || !kk || !b->buf)
+				return -ENOMEM;
+			out = b->buf;
+			for (w = 0; w < n; w++)
+				out[w] = (p[w] & ~kk[w]) | (kk[n + w] & kk[w]);
+			phys_buf = b->buf;
+			x->merged_blocks++;
+		}
 		for (k = 0; k < x->c.nr; k++)
 			if (x->c.blocks[k].blocknr == b->blocknr)
 				x->c.needs_next = true;
@@ -530,11 +695,12 @@ static int apply_undo(struct jctx *x)
 				return err;
 		}
 		x->r.blocks[k].phys = b->phys;
+		x->r.blocks[k].buf = phys_buf;
 		x->r.blocks[k].unescape = false;
 	}
 	if (x->nr_undo)
-		pr_info("running transaction %u: %u open handles taken back out, %u blocks put back as they were before them\n",
-			x->r.t.t_tid, x->undone_handles, x->nr_undo);
+		pr_info("running transaction %u: %u open handles taken back out, %u blocks put back as they were before them (%u with the changes of handles that finished since)\n",
+			x->r.t.t_tid, x->undone_handles, x->nr_undo, x->merged_blocks);
 	return 0;
 }
 
@@ -549,7 +715,7 @@ static void read_r(struct jctx *x)
 		return;
 	}
 	if (updates) {
-		char who[96], detail[96];
+		char who[96], detail[128];
 
 		detail[0] = '\0';
 		x->head.open_handles = updates;
@@ -668,6 +834,7 @@ static int read_journal(struct jctx *x)
 	}
 	memcpy(x->head.uuid, &sb->s_uuid, sizeof(x->head.uuid));
 	sbi_va = (u64)sb->s_fs_info;
+	x->sbi_va = sbi_va;
 	if (!sbi_va ||
 	    orthros_dead_read(&x->dm, sbi_va + offsetof(struct ext4_sb_info, s_journal),
 			      &x->j_va, sizeof(x->j_va))) {
@@ -751,7 +918,7 @@ static int emit_txn(struct jctx *x, struct jtxn *t, void __user *buf, u64 len, u
 		return -EFAULT;
 	*off += sizeof(out) + t->nr_revokes * 8ULL;
 	for (i = 0; i < t->nr; i++) {
-		void *p = orthros_dead_phys(&x->dm, t->blocks[i].phys, x->bs);
+		void *p = t->blocks[i].buf ?: orthros_dead_phys(&x->dm, t->blocks[i].phys, x->bs);
 
 		if (!p || copy_to_user(buf + *off, &t->blocks[i].blocknr, 8) ||
 		    copy_to_user(buf + *off + 8, p, x->bs))
@@ -786,6 +953,7 @@ int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *need
 	x->c.name = "committing";
 	x->r.name = "running";
 	x->no_undo = flags & ORTHROS_MIGRATE_NO_UNDO;
+	x->no_merge = flags & ORTHROS_MIGRATE_NO_MERGE;
 	err = orthros_dead_open(&x->dm, ordinal);
 	if (err)
 		goto out;
@@ -874,7 +1042,8 @@ emit:
 	st->dropped_blocks = x->head.dropped_blocks;
 	st->open_handles = x->head.open_handles;
 	st->undone_handles = x->undone_handles;
-	st->undone_blocks = x->nr_undo;
+	st->undone_blocks = x->undone_handles ? x->nr_undo : 0;
+	st->merged_blocks = x->merged_blocks;
 	BUILD_BUG_ON(sizeof(st->why) != sizeof(x->head.why));
 	memcpy(st->why, x->head.why, sizeof(st->why));
 	err = -EFAULT;
@@ -893,7 +1062,10 @@ out:
 	kfree(x->r.blocks);
 	kfree(x->c.revokes);
 	kfree(x->r.revokes);
+	for (i = 0; x->undo && i < x->nr_undo; i++)
+		kfree(x->undo[i].buf);
 	kvfree(x->undo);
+	kvfree(x->layout.bitmaps);
 	kfree(x);
 	return err;
 }

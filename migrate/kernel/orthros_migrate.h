@@ -26,9 +26,13 @@ int orthros_migrate(u32 ordinal, const char *mnt, u32 flags, struct orthros_migr
  * ORTHROS_MIGRATE_NO_UNDO: open handles are not taken back out with their
  * undo records (undo.c): a running transaction with one open is dropped
  * (for tests: the control).
+ * ORTHROS_MIGRATE_NO_MERGE: a block a finished handle changed after an open
+ * one took it is not put back with the finished one's change merged: the
+ * running transaction is dropped (for tests: the control).
  */
 #define ORTHROS_MIGRATE_NO_JOURNAL	0x2
 #define ORTHROS_MIGRATE_NO_UNDO		0x4
+#define ORTHROS_MIGRATE_NO_MERGE	0x8
 int orthros_journal(u32 ordinal, u32 flags, void __user *buf, u64 len, u64 *needed,
 		    struct orthros_journal_stats *st);
 

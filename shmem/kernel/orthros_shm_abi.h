@@ -544,6 +544,7 @@ struct orthros_journal_stats {
 	__u32 open_handles;		/* handles open in it when it died */
 	__u32 undone_handles;		/* open handles taken back out of R (undo records) */
 	__u32 undone_blocks;		/* blocks put back as they were before them */
+	__u32 merged_blocks;		/* of which with finished handles' changes over them */
 	char why[160];			/* why it was left out */
 };
 

@@ -45,6 +45,12 @@
  *                second half not yet linked (held by this call only), then
  *                panic: a socket stopped between two updates of its queues,
  *                which the process rescue must carry whole
+ *   stall PID N  the next journal handle of process PID that takes its N-th
+ *                buffer (its N-th undo record, migrate/kernel/undo.c) sleeps
+ *                there, the handle open, until a "panic" (or 20 s): a task
+ *                stopped inside a file-system operation at a known step,
+ *                while other tasks finish theirs.  "stalled ..." in the log
+ *                says it is there
  *   corrupt-task PID  damage process PID's memory map (its VMA tree's root
  *                points outside this OS's memory), then panic: what the
  *                process rescue must survive (that process is skipped)
@@ -88,6 +94,7 @@
 
 #include "../heartbeat/orthros_heartbeat.h"
 #include "../migrate/io_progress.h"
+#include "../migrate/undo.h"
 
 #define TRAP_PERIOD_US	200
 #define TRAP_GIVE_UP_S	20
@@ -251,6 +258,53 @@ static void arm_cpu(void *unused)
 	struct hrtimer *t = this_cpu_ptr(&trap_timer);
 
 	hrtimer_start(t, ns_to_ktime(TRAP_PERIOD_US * NSEC_PER_USEC), HRTIMER_MODE_REL_PINNED_HARD);
+}
+
+/* stall PID N: the handle of PID that takes its N-th buffer sleeps there. */
+static pid_t stall_pid;
+static unsigned int stall_nr;
+
+static void stall_hook(handle_t *handle, unsigned int nr)
+{
+	ktime_t until = ktime_add_ms(ktime_get(), TRAP_GIVE_UP_S * MSEC_PER_SEC);
+	struct orthros_undo *u;
+	char blocks[200];
+	size_t len = 0;
+
+	blocks[0] = '\0';
+	if (current->tgid != READ_ONCE(stall_pid) || nr != READ_ONCE(stall_nr) ||
+	    cmpxchg(&stall_pid, current->tgid, 0) != current->tgid)
+		return;
+	for (u = handle->h_orthros_undo; u && len < sizeof(blocks) - 1; u = u->next)
+		len += scnprintf(blocks + len, sizeof(blocks) - len, " %llu",
+				 (unsigned long long)u->blocknr);
+	pr_info("stalled: pid %d (%s) in a journal handle of transaction %u, after its buffer %u (blocks, last first:%s)\n",
+		current->pid, current->comm, handle->h_transaction->t_tid, nr, blocks);
+	while (ktime_before(ktime_get(), until))
+		msleep(20);
+	pr_warn("stall of pid %d given up after %d s\n", current->pid, TRAP_GIVE_UP_S);
+}
+
+static int stall(const char *arg)
+{
+	struct task_struct *t;
+	char pid_s[16];
+	unsigned int nr;
+	pid_t pid;
+
+	if (!arg || sscanf(arg, "%15s %u", pid_s, &nr) != 2 || pid_arg(pid_s, &pid) || !nr ||
+	    nr > ORTHROS_UNDO_MAX)
+		return -EINVAL;
+	t = find_get_task_by_vpid(pid);
+	if (!t)
+		return -ESRCH;
+	pid = task_tgid_nr(t);
+	put_task_struct(t);
+	WRITE_ONCE(stall_nr, nr);
+	WRITE_ONCE(stall_pid, pid);
+	WRITE_ONCE(orthros_undo_hook, stall_hook);
+	pr_info("armed: pid %d stalls in the journal handle that takes its buffer %u\n", pid, nr);
+	return 0;
 }
 
 static int arm(int kind, const char *arg)
@@ -459,6 +513,9 @@ static ssize_t inject_store(struct kobject *kobj, struct kobj_attribute *attr,
 		return damage_cache(arg);
 	} else if (!strcmp(cmd, "cut-send-queue")) {
 		return cut_send_queue(arg);
+	} else if (!strcmp(cmd, "stall")) {
+		err = stall(arg);
+		return err ? err : count;
 	} else if (!strcmp(cmd, "corrupt-task")) {
 		struct task_struct *t;
 		struct mm_struct *mm;
