@@ -666,7 +666,6 @@ static int apply_undo(struct jctx *x)
 
 	for (i = 0; i < x->nr_undo; i++) {
 		struct jundo *b = &x->undo[i];
-		void *phys_buf = NULL;
 
 		if (b->merged) {
 			const unsigned long *p = orthros_dead_phys(&x->dm, b->phys, x->bs);
@@ -679,8 +678,7 @@ static int apply_undo(struct jctx *x)
 				return -ENOMEM;
 			out = b->buf;
 			for (w = 0; w < n; w++)
-				out[w] = (p[w] & ~kk[w]) | (kk[n + w] & kk[w]);
-			phys_buf = b->buf;
+				out[w] = orthros_undo_merged(p[w], kk[w], kk[n + w]);
 			x->merged_blocks++;
 		}
 		for (k = 0; k < x->c.nr; k++)
@@ -695,7 +693,7 @@ static int apply_undo(struct jctx *x)
 				return err;
 		}
 		x->r.blocks[k].phys = b->phys;
-		x->r.blocks[k].buf = phys_buf;
+		x->r.blocks[k].buf = b->buf;	/* NULL: the copy itself */
 		x->r.blocks[k].unescape = false;
 	}
 	if (x->nr_undo)

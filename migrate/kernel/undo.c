@@ -213,7 +213,7 @@ static bool merge_into_others(struct orthros_undo *u, struct journal_head *jh)
 		k = v->merge;
 		m = k ? k + n : NULL;
 		for (i = 0; i < n; i++) {
-			unsigned long e = k ? (p1[i] & ~k[i]) | (m[i] & k[i]) : p1[i];
+			unsigned long e = k ? orthros_undo_merged(p1[i], k[i], m[i]) : p1[i];
 
 			if ((e ^ p2[i]) & (p2[i] ^ c[i]))
 				return false;
@@ -234,7 +234,7 @@ static bool merge_into_others(struct orthros_undo *u, struct journal_head *jh)
 			unsigned long d = p2[i] ^ c[i];
 
 			k[i] |= d;
-			m[i] = (m[i] & ~d) | (c[i] & d);
+			m[i] = orthros_undo_merged(m[i], d, c[i]);
 		}
 		v->merged++;
 	}

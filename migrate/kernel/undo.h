@@ -42,6 +42,17 @@ struct orthros_undo {
 };
 
 /*
+ * A word with the bits of mask taken from val, the others from base: a
+ * block as the finished handles left it (base the copy, mask and val the
+ * merge), and a merge taking a finished handle's change.
+ */
+static inline unsigned long orthros_undo_merged(unsigned long base, unsigned long mask,
+						unsigned long val)
+{
+	return (base & ~mask) | (val & mask);
+}
+
+/*
  * Fault injection (workloads/kernel/inject.c): called in the task's context
  * after a handle's nr-th record is published, with the handle open; it may
  * sleep.  NULL: none.
