@@ -28,10 +28,10 @@ HOST_TOOLS := $(addprefix $(B)/host/,$(TOOLS))
 DYN_GUEST := $(addprefix $(B)/guest/,$(DYN_WORKLOADS))
 GUEST_TOOLS := $(addprefix $(B)/guest/,$(TOOLS) $(WORKLOADS)) $(DYN_GUEST)
 vpath %.c $(TOOL_DIRS)
-# orthros-rescue also links its CRIU image writer; orthros its watchdog.
+# orthros-rescue also links its CRIU image writer; orthros its watchdog and timeline.
 EXTRA_orthros-rescue := migrate/criu-img.c migrate/rescue-run.c
-EXTRA_orthros := tools/watchdog.c
-$(B)/host/orthros $(B)/guest/orthros: tools/watchdog.c tools/watchdog.h
+EXTRA_orthros := tools/watchdog.c tools/timeline.c
+$(B)/host/orthros $(B)/guest/orthros: tools/watchdog.c tools/watchdog.h tools/timeline.c tools/timeline.h
 $(B)/host/orthros-rescue $(B)/guest/orthros-rescue: migrate/criu-img.c migrate/criu-img.h migrate/rescue-run.c migrate/rescue-run.h \
 	migrate/kernel/orthros_rescue_abi.h
 GUEST_FILES := $(shell find guest -type f)

@@ -34,7 +34,11 @@ static void usage(FILE *f)
 		"  --start-only    start the image kept by an earlier load\n"
 		"  --adopt N       load no file: take the image OS N kept (the OS this one took\n"
 		"                  over: it started this OS from it), with the command line of\n"
-		"                  --ordinal; must run before N's memory is given to this OS\n"
+		"                  --ordinal; must run before N's memory is given to this OS,\n"
+		"                  or after it if --hold ran before\n"
+		"  --hold          with --adopt N: only find the pages of N's kept image and\n"
+		"                  hold them when N's memory is given to this OS, for a later\n"
+		"                  --adopt N (which frees them, taken or not)\n"
 		"  --replace       start even if an OS was started in that area (it is stopped)\n"
 		"  --profile FILE  the machine profile (default $ORTHROS_PROFILE or "
 		ORTH_DEFAULT_PROFILE ")\n"
@@ -118,7 +122,7 @@ int main(int argc, char **argv)
 	struct orthros_boot_start st = { 0 };
 	struct orthros_boot_load ld = { 0 };
 	unsigned int ordinal = 2, apic = ~0U, adopt = 0;
-	int load = 1, start = 1, replace = 0, fd, i;
+	int load = 1, start = 1, replace = 0, hold = 0, fd, i;
 	char err[512], cmdline[ORTHROS_BOOT_MAX_CMDLINE];
 	enum orth_area_id area;
 
@@ -134,6 +138,8 @@ int main(int argc, char **argv)
 			load = 0;
 		} else if (!strcmp(a, "--replace")) {
 			replace = 1;
+		} else if (!strcmp(a, "--hold")) {
+			hold = 1;
 		} else if (v && !strcmp(a, "--ordinal")) {
 			if (parse_uint(v, &ordinal) || ordinal < 2)
 				return fprintf(stderr, "orthros-boot: bad ordinal '%s' (want 2 or more)\n", v), 2;
@@ -159,7 +165,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!load && !start) {
+	if ((!load && !start) || (hold && !adopt)) {
 		usage(stderr);
 		return 2;
 	}
@@ -190,18 +196,24 @@ int main(int argc, char **argv)
 			strcat(cmdline, append);
 		}
 		if (adopt) {
-			struct orthros_boot_adopt ad = { .from = adopt, .cmdline = (uintptr_t)cmdline };
+			struct orthros_boot_adopt ad = { .from = adopt, .cmdline = (uintptr_t)cmdline,
+							 .flags = hold ? ORTHROS_BOOT_ADOPT_HOLD : 0 };
 
 			if (ioctl(fd, ORTHROS_BOOT_ADOPT, &ad)) {
 				int e = errno;
 
-				fprintf(stderr, "orthros-boot: taking OS %u's kept image refused: %s%s\n",
-					adopt, strerror(e),
+				fprintf(stderr, "orthros-boot: %s OS %u's kept image refused: %s%s\n",
+					hold ? "holding" : "taking", adopt, strerror(e),
 					e == ENOENT ? " (it kept none, or left no facts)" :
 					e == EBADMSG ? " (its copy does not match its checksum)" :
 					e == EFAULT ? " (it is not in that OS's memory any more)" :
+					e == EBUSY ? " (its memory is this OS's already)" :
 					e == EINVAL ? " (not another OS)" : "");
 				return 1;
+			}
+			if (hold) {
+				printf("holding OS %u's kept image\n", adopt);
+				return 0;
 			}
 			printf("took OS %u's kept image for OS %u\n", adopt, ordinal);
 			goto loaded;

@@ -71,6 +71,77 @@ failover_after() {
 }
 
 t_during_syscall() { failover_after syscall hold; }
+
+# The timeline of a failover: the two moments, the critical path to "service
+# back" and the picture.  The cores come online after "service back" (phase
+# cpus, off the path), beside the next backup's image (phase image, its pages
+# held through the memory phase) and start.
+t_timeline_marks_the_critical_path_and_the_moments() {
+	pair && run_writer || return 1
+	crash syscall
+	await_failover || { vm exec backup 'dmesg | grep orthros | tail -20'; return 1; }
+	wait_for 120 "a new backup's first beat (protected again)" sh -c \
+		"'$TOP/tests/vm' --name '$VM' exec backup 'orthros status --json' | grep -q '\"protected_us\":[0-9]'" || return 1
+	status_json backup >"$TMPD/tl.json" || return 1
+	vm exec backup 'orthros status --svg /tmp/tl.svg && cat /tmp/tl.svg' >"$TMPD/tl.svg" ||
+		fail "orthros status --svg failed" || return 1
+	vm exec backup 'orthros status' | grep -E '^\s+(service back|protected again)' | sed 's/^ */figure: /'
+	python3 - "$TMPD/tl.json" "$TMPD/tl.svg" <<'PY'
+import json, sys
+import xml.etree.ElementTree as ET
+fo = json.load(open(sys.argv[1]))["failover"]
+ph, back, prot = fo["phases"], fo["service_back_us"], fo["protected_us"]
+bad = []
+if not back or not prot or prot <= back:
+    bad.append(f"moments: service back {back}, protected again {prot}")
+# the path, recomputed: backwards from "service back", each step the phase that ended last
+want, at = [], back
+while at:
+    c = [p for p in ph if p["duration_us"] is not None and p["name"] not in want
+         and p["start_us"] < at and p["start_us"] + p["duration_us"] <= at]
+    if not c:
+        break
+    p = max(c, key=lambda p: (p["start_us"] + p["duration_us"], -p["start_us"]))
+    want.append(p["name"])
+    at = p["start_us"]
+want.reverse()
+got = fo["critical_path"]["phases"]
+if got != want:
+    bad.append(f"critical path {got}, recomputed {want}")
+for p in ph:
+    end = p["start_us"] + (p["duration_us"] or 0)
+    path = "critical" if p["name"] in want else "after" if p["start_us"] >= back else "beside"
+    if p["path"] != path:
+        bad.append(f"phase {p['name']} at {p['start_us']} us is {p['path']}, want {path}")
+# what the service needs is on it; what it does not need comes after it
+for n in ("detection", "cores", "devices", "mount", "service"):
+    if n not in got:
+        bad.append(f"{n} is not on the critical path {got}")
+for n in ("cpus", "image", "backup"):
+    if not any(p["name"] == n and p["path"] == "after" for p in ph):
+        bad.append(f"{n} does not come after service back: {[(p['name'], p['path']) for p in ph]}")
+cp = fo["critical_path"]
+if abs(cp["in_phases_us"] + cp["between_us"] - back) > 1:
+    bad.append(f"path {cp['in_phases_us']} us in phases + {cp['between_us']} us between != service back {back} us")
+# the picture: a bar per phase with its path, a line per moment
+svg = ET.parse(sys.argv[2]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+bars = {g.find(ns + "title").text.split(":")[0]: g.get("class").split()[1]
+        for g in svg.iter(ns + "g") if (g.get("class") or "").startswith("phase ")}
+if bars != {p["name"]: p["path"] for p in ph}:
+    bad.append(f"the picture's bars {bars}")
+texts = " ".join(t.text or "" for t in svg.iter(ns + "text"))
+for m in ("service back", "protected again"):
+    if m not in texts:
+        bad.append(f"the picture lacks the moment {m!r}")
+print("figure: critical path %s: %.1f ms in phases, %.1f ms between; service back %.1f ms, protected again %.1f ms"
+      % (" ".join(got), cp["in_phases_us"] / 1e3, cp["between_us"] / 1e3, back / 1e3, prot / 1e3))
+print("figure: after service back: " + ", ".join("%s %.1f+%.1f ms" % (p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in ph if p["path"] == "after"))
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
+}
 t_during_file_write() { failover_after write; }
 t_in_user_code() { failover_after user; }
 

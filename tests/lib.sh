@@ -57,7 +57,15 @@ cpu_report() {
 
 # The machine's state as an OS sees it, and the waits the failover tests share.
 status_json() { vm exec "$1" 'orthros status --json'; }
-failover_done() { status_json backup | grep -q '"failover":{"state":"done"'; }
+# done, its cores taken and the next backup's image copied: phases cpus and
+# image run after "service back", the next backup's start (phase backup) after image
+failover_done() {
+	local st
+	st=$(status_json backup) &&
+		grep -q '"failover":{"state":"done"' <<<"$st" &&
+		grep -q '"name":"cpus","start_us":[0-9]*,"duration_us":[0-9]' <<<"$st" &&
+		grep -q '"name":"backup"' <<<"$st"
+}
 backup_alive() { status_json backup | grep -q '"state":"alive"'; }
 
 # pair [ORTHROS-BOOT-APPEND]: a fresh machine whose backup was started with more parameters

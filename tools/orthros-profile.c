@@ -27,20 +27,6 @@ static void usage(FILE *f)
 		"exit status: 0 ok, 1 bad profile or unknown key, 2 usage error\n");
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void json_apics(const char *name, const struct orth_apics *a)
 {
 	printf("\"%s\":[", name);
@@ -65,13 +51,13 @@ static int dump_json(const struct orth_profile *p)
 	int n;
 
 	printf("{\"path\":");
-	json_str(p->path);
+	orth_json_str(p->path);
 	printf(",\"keys\":{");
 	for (int i = 0; i < p->nkeys; i++) {
 		printf("%s", i ? "," : "");
-		json_str(p->key[i]);
+		orth_json_str(p->key[i]);
 		putchar(':');
-		json_str(p->val[i]);
+		orth_json_str(p->val[i]);
 	}
 	printf("},\"ram\":%llu,\"hotplug_block\":%llu,\"bsp_apic\":%d,",
 	       (unsigned long long)p->ram, (unsigned long long)p->hotplug_block, p->bsp_apic);
@@ -91,21 +77,21 @@ static int dump_json(const struct orth_profile *p)
 	printf(",\"devices\":[");
 	for (int i = 0; i < p->ndevices; i++) {
 		printf("%s{\"name\":", i ? "," : "");
-		json_str(p->dev[i].name);
+		orth_json_str(p->dev[i].name);
 		printf(",\"owner\":");
-		json_str(p->dev[i].owner);
+		orth_json_str(p->dev[i].owner);
 		printf(",\"pci\":");
-		json_str(p->dev[i].pci);
+		orth_json_str(p->dev[i].pci);
 		printf(",\"model\":");
-		json_str(p->dev[i].model);
+		orth_json_str(p->dev[i].model);
 		printf("}");
 	}
 	printf("],\"first\":{\"console\":");
-	json_str(orth_console_of(p, 1, con, sizeof(con)) ? con : "");
+	orth_json_str(orth_console_of(p, 1, con, sizeof(con)) ? con : "");
 	printf(",\"cmdline\":");
 	if (orth_cmdline(p, 1, cmd, sizeof(cmd), err, sizeof(err)))
 		return fprintf(stderr, "orthros-profile: %s\n", err), 1;
-	json_str(cmd);
+	orth_json_str(cmd);
 	printf("}}\n");
 	return 0;
 }

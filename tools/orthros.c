@@ -17,6 +17,7 @@
 #include "shmlib.h"
 #include "peer.h"
 #include "watchdog.h"
+#include "timeline.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,7 +47,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: orthros status [--json]\n"
-		"       orthros status --log | --losses\n"
+		"       orthros status --log | --losses | --svg FILE\n"
 		"       orthros exec --peer [--timeout S] CMD...\n"
 		"       orthros agent\n"
 		"       orthros msg send|recv --port P --count N [--ready FILE] [--json]\n"
@@ -64,7 +65,10 @@ static void usage(FILE *f)
 		"peer OS's liveness (heartbeat) and the last failure this OS detected.\n"
 		"--log prints the log lines the failed peer left in its failure notice;\n"
 		"--losses the byte ranges the last failover's migration could not\n"
-		"carry, one per line: FILE START END WHY.\n"
+		"carry, one per line: FILE START END WHY. --svg FILE draws the last\n"
+		"failover's timeline as a Gantt chart (FILE -: standard output): its\n"
+		"phases, the critical path to \"service back\" and the moments \"service\n"
+		"back\" and \"protected again\" (a new backup watching).\n"
 		"exec: run CMD with sh -c on the other OS, print its output, exit with\n"
 		"its status (124: no answer in time). agent: serve exec requests.\n"
 		"msg: numbered messages over the channel, checked on arrival; ping:\n"
@@ -223,22 +227,6 @@ static const char *latency_from(unsigned int k)
 	return k == 1 ? "panic notice" : k == 2 ? "injected fault" : "last beat";
 }
 
-static void json_str(const char *str)
-{
-	putchar('"');
-	for (; *str; str++) {
-		unsigned char c = (unsigned char)*str;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void print_shm_json(void)
 {
 	struct shm_map m;
@@ -246,7 +234,7 @@ static void print_shm_json(void)
 
 	if (shm_map(&m, 0, err, sizeof(err))) {
 		printf(",\"shm\":{\"valid\":false,\"error\":");
-		json_str(err);
+		orth_json_str(err);
 		printf("}");
 		return;
 	}
@@ -254,7 +242,7 @@ static void print_shm_json(void)
 	       (unsigned long long)m.info.size);
 	if (shm_check(&m, err, sizeof(err))) {
 		printf("\"valid\":false,\"error\":");
-		json_str(err);
+		orth_json_str(err);
 		printf("}");
 	} else {
 		printf("\"valid\":true}");
@@ -346,7 +334,7 @@ static void print_hb_json(const struct peer *pr)
 		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000);
 	if (h->refused[0]) {
 		printf(",\"refused\":");
-		json_str(h->refused);
+		orth_json_str(h->refused);
 	}
 	printf("}");
 	printf(",\"liveness\":{\"core_stall_ms\":%u,\"watchdog\":", h->core_stall_ms);
@@ -359,7 +347,7 @@ static void print_hb_json(const struct peer *pr)
 		return;
 	printf(",\"failure\":{\"ordinal\":%u,\"detected_by\":%u,\"kind\":\"%s\",\"cause\":",
 	       f->ordinal, f->detected_by, failure_kind(f->kind));
-	json_str(f->cause);
+	orth_json_str(f->cause);
 	if (f->fault_tsc)
 		printf(",\"since_fault_us\":%.0f", tsc_us(h, f->detect_tsc) - tsc_us(h, f->fault_tsc));
 	printf(",\"last_beat\":%.0f,\"last_beat_count\":%llu,\"detected\":%.0f,"
@@ -447,7 +435,7 @@ static void print_repart_json(const struct orthros_repart_mem *m)
 	       (unsigned long long)m->avail_before_kb, (unsigned long long)m->avail_after_kb,
 	       (unsigned long long)m->add_us, (unsigned long long)m->online_us,
 	       (unsigned long long)m->held_pages);
-	json_str(m->why);
+	orth_json_str(m->why);
 	printf("}");
 }
 
@@ -482,27 +470,21 @@ static void print_failover_json(void)
 {
 	struct orthros_failover_status fo;
 	const struct orthros_migrate_stats *m = &fo.migrate;
+	struct timeline t;
 
 	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE)
 		return;
-	printf(",\"failover\":{\"state\":\"%s\",\"from_ordinal\":%u,\"migration\":%s,\"phases\":[",
+	printf(",\"failover\":{\"state\":\"%s\",\"from_ordinal\":%u,\"migration\":%s",
 	       fo_state(fo.state), fo.failed_ordinal, fo.migrate_off ? "false" : "true");
-	for (unsigned int i = 0; i < fo.nr_phases && i < ORTHROS_MAX_PHASES; i++) {
-		printf("%s{\"name\":", i ? "," : "");
-		json_str(fo.phases[i].name);
-		printf(",\"start_us\":%llu,\"duration_us\":", (unsigned long long)fo.phases[i].start_us);
-		if (fo.phases[i].duration_us == ~0ULL)
-			printf("null}");
-		else
-			printf("%llu}", (unsigned long long)fo.phases[i].duration_us);
-	}
-	printf("],\"migrate\":{\"inodes\":%llu,\"files\":%llu,\"created\":%llu,\"resized\":%llu,"
+	timeline_build(&fo, &t);
+	timeline_json(&t);
+	printf(",\"migrate\":{\"inodes\":%llu,\"files\":%llu,\"created\":%llu,\"resized\":%llu,"
 	       "\"pages\":%llu,\"bytes\":%llu,\"skipped\":%llu,\"first_skip\":",
 	       (unsigned long long)m->inodes, (unsigned long long)m->files,
 	       (unsigned long long)m->created, (unsigned long long)m->resized,
 	       (unsigned long long)m->pages, (unsigned long long)m->bytes,
 	       (unsigned long long)m->skipped);
-	json_str(m->first_skip);
+	orth_json_str(m->first_skip);
 	printf(",\"read_us\":%llu,\"write_us\":%llu,\"sync_us\":%llu,\"committed\":%llu,\"times_kept\":%llu",
 	       (unsigned long long)m->read_us, (unsigned long long)m->write_us,
 	       (unsigned long long)m->sync_us, (unsigned long long)m->committed,
@@ -514,22 +496,22 @@ static void print_failover_json(void)
 	       fo.journal.nr_txn, fo.journal.blocks, fo.journal.revokes, fo.journal.dropped_tid,
 	       fo.journal.dropped_blocks, fo.journal.open_handles, fo.journal.undone_handles,
 	       fo.journal.undone_blocks, fo.journal.merged_blocks);
-	json_str(fo.journal.why);
+	orth_json_str(fo.journal.why);
 	printf("}");
 	printf(",\"memmap\":%s,\"memmap_scanned\":%llu,\"memmap_us\":%llu,\"tree_pages\":%llu,"
 	       "\"memmap_pages\":%llu,\"disagreements\":%llu,\"first_disagreement\":",
 	       m->memmap_off ? "false" : "true", (unsigned long long)m->memmap_scanned,
 	       (unsigned long long)m->memmap_us, (unsigned long long)m->tree_pages,
 	       (unsigned long long)m->memmap_pages, (unsigned long long)m->disagreements);
-	json_str(m->first_disagreement);
+	orth_json_str(m->first_disagreement);
 	printf(",\"lost_bytes\":%llu,\"nr_losses\":%u,\"losses\":[",
 	       (unsigned long long)m->lost_bytes, m->nr_losses);
 	for (unsigned int i = 0; i < m->nr_losses && i < ORTHROS_MIGRATE_MAX_LOSSES; i++) {
 		printf("%s{\"file\":", i ? "," : "");
-		json_str(m->losses[i].file);
+		orth_json_str(m->losses[i].file);
 		printf(",\"start\":%llu,\"end\":%llu,\"why\":", (unsigned long long)m->losses[i].start,
 		       (unsigned long long)m->losses[i].end);
-		json_str(m->losses[i].why);
+		orth_json_str(m->losses[i].why);
 		printf("}");
 	}
 	printf("]");
@@ -545,7 +527,7 @@ static void print_failover_json(void)
 		       r->nr_procs, r->nr_threads, (unsigned long long)r->extract_us,
 		       (unsigned long long)r->images_us, (unsigned long long)r->restore_us,
 		       (unsigned long long)r->running_us, (unsigned long long)r->bytes);
-		json_str(r->why);
+		orth_json_str(r->why);
 		printf("}");
 	}
 	printf("]");
@@ -553,7 +535,7 @@ static void print_failover_json(void)
 	printf(",\"netlock\":{\"engaged\":%s,\"dropped\":%llu}", fo.netlock ? "true" : "false",
 	       (unsigned long long)fo.netlock_dropped);
 	printf(",\"error\":");
-	json_str(fo.error);
+	orth_json_str(fo.error);
 	printf("}");
 }
 
@@ -583,21 +565,31 @@ static int print_losses(void)
 	return 0;
 }
 
+/* orthros status --svg FILE: the last failover's timeline as a Gantt chart */
+static int print_svg(const char *path)
+{
+	struct orthros_failover_status fo;
+	struct timeline t;
+
+	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE) {
+		fprintf(stderr, "orthros status --svg: no failover took place here\n");
+		return 1;
+	}
+	timeline_build(&fo, &t);
+	return timeline_svg(&t, fo.failed_ordinal, path);
+}
+
 static void print_failover_text(void)
 {
 	struct orthros_failover_status fo;
+	struct timeline t;
 
 	if (read_failover(&fo) || fo.state == ORTHROS_FO_NONE)
 		return;
 	printf("failover: %s, from OS %u%s%s\n", fo_state(fo.state), fo.failed_ordinal,
 	       fo.error[0] ? ": " : "", fo.error);
-	for (unsigned int i = 0; i < fo.nr_phases && i < ORTHROS_MAX_PHASES; i++) {
-		printf("  %-10s at %10.3f ms", fo.phases[i].name, fo.phases[i].start_us / 1000.0);
-		if (fo.phases[i].duration_us == ~0ULL)
-			printf("  (running)\n");
-		else
-			printf("  took %10.3f ms\n", fo.phases[i].duration_us / 1000.0);
-	}
+	timeline_build(&fo, &t);
+	timeline_text(&t);
 	if (fo.migrate.inodes || fo.migrate.skipped)
 		printf("  migrated: %llu files (%llu created, %llu resized), %llu pages, %llu bytes; %llu committed, left alone; %llu skipped%s%s\n",
 		       (unsigned long long)fo.migrate.files, (unsigned long long)fo.migrate.created,
@@ -854,7 +846,7 @@ static void print_cores(int json)
 		int n = 0;
 
 		printf(",\"cores\":{\"possible_cpus\":");
-		json_str(possible);
+		orth_json_str(possible);
 		printf(",\"added\":[");
 		for (tok = strtok_r(added, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 			printf("%s%d", n++ ? "," : "", atoi(tok));
@@ -862,7 +854,7 @@ static void print_cores(int json)
 		n = 0;
 		for (tok = strtok_r(refused, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 			printf("%s", n++ ? "," : "");
-			json_str(tok);
+			orth_json_str(tok);
 		}
 		printf("]}");
 		return;
@@ -965,7 +957,7 @@ static int shm_show(int json)
 		       (unsigned long long)m.info.size, valid ? "true" : "false");
 		if (!valid) {
 			printf(",\"error\":");
-			json_str(err);
+			orth_json_str(err);
 		}
 	} else {
 		printf("shared memory %#llx-%#llx: %s%s\n", (unsigned long long)m.info.phys,
@@ -1127,6 +1119,8 @@ int main(int argc, char **argv)
 			log = 1;
 		} else if (!strcmp(argv[i], "--losses")) {
 			return print_losses();
+		} else if (!strcmp(argv[i], "--svg") && i + 1 < argc) {
+			return print_svg(argv[i + 1]);
 		} else {
 			usage(stderr);
 			return 2;

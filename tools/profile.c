@@ -602,3 +602,20 @@ int orth_cmdline(const struct orth_profile *p, unsigned int ordinal, char *buf, 
 		return fail(err, errlen, "command line too long");
 	return 0;
 }
+
+/* S as a JSON string on standard output (quotes, backslashes and control characters escaped) */
+void orth_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}

@@ -69,6 +69,8 @@ enum orth_panic_on {
 
 /* Load and check a profile; on error fill err and return -1. */
 int orth_profile_load(const char *path, struct orth_profile *p, char *err, size_t errlen);
+/* S as a JSON string on standard output */
+void orth_json_str(const char *s);
 /* The raw value of a key, or NULL. */
 const char *orth_get(const struct orth_profile *p, const char *key);
 /* The area an OS of this ordinal lives in (1: first, even: backup_a, odd >= 3: backup_b). */

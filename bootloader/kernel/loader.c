@@ -38,6 +38,7 @@
 #include "orthros_boot_abi.h"
 #include "../shmem/orthros_shm.h"
 #include "../migrate/dead.h"
+#include "../migrate/hold.h"
 #include "../migrate/orthros_migrate.h"
 
 #define MAX_IMAGE		(64UL << 20)
@@ -180,12 +181,105 @@ out:
 }
 
 /*
+ * The pages of the image a dead OS kept, found before its memory became this
+ * OS's (ORTHROS_BOOT_ADOPT_HOLD) and held through the memory phase
+ * (migrate/hold.c), so that the copy waits until the service is back.  One
+ * physical address per page of the kernel, then of the initramfs.
+ */
+static struct {
+	u32 from;			/* 0: nothing held */
+	u32 nr;
+	u64 *phys;
+	u64 kernel_size, initrd_size;
+	u32 kernel_crc, initrd_crc;
+} held_image;
+
+static void unhold_image(void)
+{
+	u32 i;
+
+	for (i = 0; i < held_image.nr; i++)
+		orthros_hold_unpin(held_image.phys[i]);
+	kvfree(held_image.phys);
+	memset(&held_image, 0, sizeof(held_image));
+}
+
+/* Each page of [va, va + size) of @d, pinned; -EFAULT if one is not its RAM. */
+static int hold_range(struct orthros_dead *d, u64 va, u64 size)
+{
+	u64 off, phys;
+	int err;
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		u64 n = min_t(u64, PAGE_SIZE, size - off);
+
+		if ((va + off) & ~PAGE_MASK)
+			return -EFAULT;	/* kvmalloc'd: page-aligned */
+		err = orthros_dead_va_phys(d, va + off, n, &phys);
+		if (err)
+			return err;
+		err = orthros_hold_pin(phys);
+		if (err)
+			return err;
+		held_image.phys[held_image.nr++] = phys;
+	}
+	return 0;
+}
+
+static long hold_image(struct orthros_dead *d, u32 from)
+{
+	const struct orthros_shm_facts *f = &d->facts;
+	u64 pages = DIV_ROUND_UP(f->kept_kernel_size, PAGE_SIZE) +
+		    DIV_ROUND_UP(f->kept_initrd_size, PAGE_SIZE);
+	int err;
+
+	if (d->held_only)
+		return -EBUSY;		/* its memory is this OS's already */
+	unhold_image();
+	held_image.phys = kvmalloc_array(pages, sizeof(u64), GFP_KERNEL);
+	if (!held_image.phys)
+		return -ENOMEM;
+	err = hold_range(d, f->kept_kernel, f->kept_kernel_size);
+	if (!err)
+		err = hold_range(d, f->kept_initrd, f->kept_initrd_size);
+	if (err) {
+		pr_err("OS %u's kept image is not in its memory\n", from);
+		unhold_image();
+		return err;
+	}
+	held_image.from = from;
+	held_image.kernel_size = f->kept_kernel_size;
+	held_image.initrd_size = f->kept_initrd_size;
+	held_image.kernel_crc = f->kept_kernel_crc;
+	held_image.initrd_crc = f->kept_initrd_crc;
+	pr_info("holding OS %u's kept image: %u pages\n", from, held_image.nr);
+	return 0;
+}
+
+/* Copy the held image's pages into @buf (the kernel's, then the initramfs's). */
+static int read_held(struct orthros_dead *d, u32 first, void *buf, u64 size)
+{
+	u64 off;
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		u64 n = min_t(u64, PAGE_SIZE, size - off);
+		void *src = orthros_dead_phys(d, held_image.phys[first + off / PAGE_SIZE], n);
+
+		if (!src)
+			return -EFAULT;
+		memcpy(buf + off, src, n);
+	}
+	return 0;
+}
+
+/*
  * ORTHROS_BOOT_ADOPT: the OS this one took over kept a kernel and an
  * initramfs (it started this OS from them): copy them out of its memory,
  * check them (their crc32 as it published them, the bzImage header), and
  * keep them with the command line of the next OS.  So a later OS starts the
  * next backup from memory, reading no file, as Mint's clone proposed.  It
- * must run before the dead OS's memory is given to this one.
+ * must run before the dead OS's memory is given to this one, or after, if
+ * ORTHROS_BOOT_ADOPT_HOLD found and held its pages before.
  */
 static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 {
@@ -193,14 +287,18 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 	struct orthros_shm_facts *f;
 	struct orthros_dead *d;
 	struct kept_image k = { };
+	bool held;
 	long len;
 	int err;
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
+	if (a.flags & ~ORTHROS_BOOT_ADOPT_HOLD)
+		return -EINVAL;
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
+	mutex_lock(&loader_lock);
 	err = a.from && a.from != orthros_ordinal() ? orthros_dead_open(d, a.from) : -EINVAL;
 	if (err)
 		goto out;
@@ -213,6 +311,13 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 	err = -EFBIG;
 	if (f->kept_kernel_size > MAX_IMAGE || f->kept_initrd_size > MAX_IMAGE)
 		goto out;
+	if (a.flags & ORTHROS_BOOT_ADOPT_HOLD) {
+		err = hold_image(d, a.from);
+		goto out;
+	}
+	/* held: the sizes and checksums it published then, its pages by address */
+	held = held_image.from == a.from && held_image.kernel_size == f->kept_kernel_size &&
+	       held_image.initrd_size == f->kept_initrd_size;
 	k.kernel = kvmalloc(f->kept_kernel_size, GFP_KERNEL);
 	k.cmdline = kzalloc(ORTHROS_BOOT_MAX_CMDLINE, GFP_KERNEL);
 	if (f->kept_initrd_size)
@@ -221,15 +326,20 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 	if (!k.kernel || !k.cmdline || (f->kept_initrd_size && !k.initrd))
 		goto out;
 	err = -EFAULT;
-	if (orthros_dead_read(d, f->kept_kernel, k.kernel, f->kept_kernel_size) ||
-	    (f->kept_initrd_size &&
-	     orthros_dead_read(d, f->kept_initrd, k.initrd, f->kept_initrd_size))) {
+	if (held ? read_held(d, 0, k.kernel, f->kept_kernel_size) ||
+		   read_held(d, DIV_ROUND_UP(f->kept_kernel_size, PAGE_SIZE), k.initrd,
+			     f->kept_initrd_size) :
+		   orthros_dead_read(d, f->kept_kernel, k.kernel, f->kept_kernel_size) ||
+		   (f->kept_initrd_size &&
+		    orthros_dead_read(d, f->kept_initrd, k.initrd, f->kept_initrd_size))) {
 		pr_err("OS %u's kept image is not in its memory\n", a.from);
 		goto out;
 	}
 	err = -EBADMSG;
 	if (crc_of(k.kernel, f->kept_kernel_size) != f->kept_kernel_crc ||
-	    (f->kept_initrd_size && crc_of(k.initrd, f->kept_initrd_size) != f->kept_initrd_crc)) {
+	    (f->kept_initrd_size && crc_of(k.initrd, f->kept_initrd_size) != f->kept_initrd_crc) ||
+	    (held && (f->kept_kernel_crc != held_image.kernel_crc ||
+		      f->kept_initrd_crc != held_image.initrd_crc))) {
 		pr_err("OS %u's kept image does not match its checksum\n", a.from);
 		goto out;
 	}
@@ -245,13 +355,18 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 	err = check_bzimage(&k);
 	if (err)
 		goto out;
-	pr_info("took OS %u's kept image: a %zu-byte kernel and a %zu-byte initramfs\n",
-		a.from, k.kernel_size, k.initrd_size);
-	keep(&k);
+	pr_info("took OS %u's kept image%s: a %zu-byte kernel and a %zu-byte initramfs\n",
+		a.from, held ? " from its held pages" : "", k.kernel_size, k.initrd_size);
 	err = 0;
 out:
+	/* taken or not, whatever was held for it goes to the allocator */
+	if (!(a.flags & ORTHROS_BOOT_ADOPT_HOLD) && held_image.from == a.from)
+		unhold_image();
+	mutex_unlock(&loader_lock);
 	orthros_dead_close(d);
 	kfree(d);
+	if (!err && k.kernel)
+		keep(&k);
 	free_kept(&k);
 	return err;
 }

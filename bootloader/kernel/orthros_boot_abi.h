@@ -63,9 +63,11 @@ struct orthros_boot_status {
 };
 
 /* Take the image the OS this one took over kept (it started this OS from it). */
+#define ORTHROS_BOOT_ADOPT_HOLD	1	/* only find its pages and hold them through the memory phase */
+
 struct orthros_boot_adopt {
 	__u32 from;			/* the dead OS's ordinal */
-	__u32 pad;
+	__u32 flags;			/* ORTHROS_BOOT_ADOPT_* */
 	__u64 cmdline;			/* user address: the next OS's command line */
 };
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Orthros failover, phase "cpus": the new active grows into the dead OS's
- * cores.
+ * cores, once its service is back (the phase is off the path to it: nothing
+ * the service and the restored processes need waits for more cores).
  *
  * A later OS boots with maxcpus=1 and orthros_apics=<every APIC ID of the
  * machine but the BSP's> (tools/profile.c): the listed APIC IDs are
@@ -182,18 +183,31 @@ static void record_cores(void)
 static DEFINE_MUTEX(cores_lock);
 static struct orthros_shm_os dead_os;	/* ordinal 0 until a failover */
 
-/* After phase "cores": every core of @dead but the BSP and the kept one. */
-void orthros_take_cores(const struct orthros_shm_os *dead)
+/*
+ * Right after phase "cores": which core the next backup gets, the dead OS's
+ * highest APIC ID that may start one (orthros failover next-apic names it).
+ */
+void orthros_keep_core(const struct orthros_shm_os *dead)
 {
-	u32 i, nr = 0;
-
 	mutex_lock(&cores_lock);
 	dead_os = *dead;
 	kept = kept_apic(dead);
 	if (kept >= 0)
 		pr_info("APIC %d kept for the next backup\n", kept);
-	for (i = 0; i < dead->nr_apics; i++)
-		if ((int)dead->apic_ids[i] != kept && !add_apic(dead, dead->apic_ids[i]))
+	mutex_unlock(&cores_lock);
+}
+
+/*
+ * Phase "cpus", once the service is back (nothing on its path needs more
+ * cores): every core of the dead OS but the BSP and the kept one.
+ */
+void orthros_take_cores(void)
+{
+	u32 i, nr = 0;
+
+	mutex_lock(&cores_lock);
+	for (i = 0; dead_os.ordinal && i < dead_os.nr_apics; i++)
+		if ((int)dead_os.apic_ids[i] != kept && !add_apic(&dead_os, dead_os.apic_ids[i]))
 			nr++;
 	record_cores();
 	pr_info("%u cores added, %u online\n", nr, num_online_cpus());

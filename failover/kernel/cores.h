@@ -5,6 +5,7 @@
 
 struct orthros_shm_os;
 
-void orthros_take_cores(const struct orthros_shm_os *dead);
+void orthros_keep_core(const struct orthros_shm_os *dead);
+void orthros_take_cores(void);
 
 #endif

@@ -9,8 +9,7 @@
  *             would restart the firmware on it); a panicking BSP has parked
  *             itself with interrupts and its local APIC off, a hung one runs
  *             nothing but its hang
- *   cpus      bring the stopped cores online here but the BSP and the one kept
- *             for the next backup (cores.c)
+ *             and keep the highest one but the BSP for the next backup
  *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
  *             profile) and rescan: the drivers bind and reset the devices
  *   role      this OS becomes the active one; the dead one is "taken over"
@@ -20,11 +19,15 @@
  * asks the kernel to migrate the dead OS's dirty page cache into it, rescues
  * the protected processes, asks the kernel to hot-add the general memory
  * (repartition.c), brings the service address up and starts the service,
- * marking each phase here.
+ * marking each phase here, and marks the failover done: the moment "service
+ * back".  Then, off the service's path, phase "cpus" brings the stopped cores
+ * online here but the BSP and the kept one (cores.c), while the script starts
+ * the next backup; its first beat is the moment "protected again".
  * /dev/orthros-failover reports the timeline; orthros status prints it.
  */
 #define pr_fmt(fmt) "orthros-failover: " fmt
 
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/init.h>
 #include <linux/kmod.h>
@@ -112,6 +115,8 @@ static DEFINE_MUTEX(fo_lock);
 static struct orthros_failover_status fo;
 static u64 ref_tsc;
 static struct work_struct takeover_work;
+static struct work_struct cpus_work;
+static atomic64_t watched_tsc;		/* a new backup's first beat (0: none yet) */
 
 static u64 since_ref_us(u64 tsc)
 {
@@ -257,10 +262,7 @@ static void takeover(struct work_struct *w)
 	}
 	p = phase_begin("cores");
 	stop_cores(&dead);
-	phase_end(p);
-
-	p = phase_begin("cpus");	/* cores.c: grow into the stopped cores */
-	orthros_take_cores(&dead);
+	orthros_keep_core(&dead);	/* cores.c: the next backup's */
 	phase_end(p);
 
 	p = phase_begin("devices");
@@ -278,6 +280,37 @@ out:
 	mutex_unlock(&fo_lock);
 	if (fo.state == ORTHROS_FO_RUNNING)
 		run_script(ordinal);
+}
+
+/*
+ * Phase "cpus", once the service is back: grow into the dead OS's stopped
+ * cores (cores.c).  fo_lock is not held across the hotplug, which takes
+ * hundreds of milliseconds under TCG: the script marks the next backup's
+ * phase meanwhile.
+ */
+static void take_cpus(struct work_struct *w)
+{
+	int i;
+
+	mutex_lock(&fo_lock);
+	i = phase_begin("cpus") ? fo.nr_phases - 1 : -1;
+	mutex_unlock(&fo_lock);
+	orthros_take_cores();
+	mutex_lock(&fo_lock);
+	if (i >= 0)
+		phase_end(&fo.phases[i]);
+	mutex_unlock(&fo_lock);
+}
+
+/*
+ * The heartbeat saw the first beat of a new backup (hard-irq context): this
+ * OS is protected again.  Kept for a failover that has taken place here.
+ */
+void orthros_failover_watched(void)
+{
+	if (READ_ONCE(fo.state) == ORTHROS_FO_NONE)
+		return;
+	atomic64_cmpxchg(&watched_tsc, 0, orthros_tsc());
 }
 
 void orthros_failure_declared(const struct orthros_shm_failure *f)
@@ -305,6 +338,7 @@ void orthros_failure_declared(const struct orthros_shm_failure *f)
 	fo.phases[0].start_us = 0;
 	fo.phases[0].duration_us = since_ref_us(f->detect_tsc);
 	fo.nr_phases = 1;
+	atomic64_set(&watched_tsc, 0);
 	/* before the dead OS's NIC is ours: nothing answers a protected connection */
 	if (!orthros_netlock_engage())
 		fo.netlock = 1;
@@ -343,12 +377,14 @@ static long do_mark(const struct orthros_failover_mark __user *uarg)
 	}
 	if (m.end == 2) {
 		fo.state = ORTHROS_FO_DONE;
+		fo.service_back_us = since_ref_us(orthros_tsc()) ?: 1;
 		if (fo.netlock) {
 			fo.netlock_dropped = orthros_netlock_release();
 			fo.netlock = 0;
 		}
 		pr_emerg("failover done, %llu.%03llu ms after the failure\n",
-			 since_ref_us(orthros_tsc()) / 1000, since_ref_us(orthros_tsc()) % 1000);
+			 fo.service_back_us / 1000, fo.service_back_us % 1000);
+		schedule_work(&cpus_work);
 	} else if (m.end) {
 		p = find_open(m.name);
 		if (!p) {
@@ -509,11 +545,15 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	long err;
 
 	switch (cmd) {
-	case ORTHROS_FAILOVER_STATUS:
+	case ORTHROS_FAILOVER_STATUS: {
+		u64 w = atomic64_read(&watched_tsc);
+
 		mutex_lock(&fo_lock);
+		fo.protected_us = w ? since_ref_us(w) ?: 1 : 0;
 		err = copy_to_user(uarg, &fo, sizeof(fo)) ? -EFAULT : 0;
 		mutex_unlock(&fo_lock);
 		return err;
+	}
 	case ORTHROS_FAILOVER_MARK:
 		return capable(CAP_SYS_ADMIN) ? do_mark(uarg) : -EPERM;
 	case ORTHROS_FAILOVER_MIGRATE:
@@ -549,6 +589,7 @@ static int __init orthros_failover_init(void)
 	if (orthros_role() == ORTHROS_ROLE_NONE)
 		return 0;
 	INIT_WORK(&takeover_work, takeover);
+	INIT_WORK(&cpus_work, take_cpus);
 	return misc_register(&fo_dev);
 }
 device_initcall(orthros_failover_init);

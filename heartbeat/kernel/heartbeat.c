@@ -118,6 +118,8 @@ static void watch(u32 peer, const struct orthros_shm_os *os, u32 generation, u64
 	hb.refused[0] = '\0';
 	hb.state = !peer ? ORTHROS_PEER_NONE : os->state == ORTHROS_OS_UP ?
 		ORTHROS_PEER_ALIVE : ORTHROS_PEER_BOOTING;
+	if (hb.state == ORTHROS_PEER_ALIVE)
+		orthros_failover_watched();
 }
 
 /* Queue a failure of the watched peer for declaration.  Under hb.lock. */
@@ -146,8 +148,10 @@ static void beat_ipi(void)
 			hb.last_count = count;
 			hb.last_beat_tsc = now;
 			hb.beats_seen++;
-			if (hb.state == ORTHROS_PEER_BOOTING)
+			if (hb.state == ORTHROS_PEER_BOOTING) {
 				hb.state = ORTHROS_PEER_ALIVE;
+				orthros_failover_watched();
+			}
 		}
 	}
 	raw_spin_unlock(&hb.lock);

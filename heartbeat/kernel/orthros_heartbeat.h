@@ -9,6 +9,8 @@
 void orthros_hb_note_fault(void);
 /* Called once the peer has been declared failed (failover/ takes over here). */
 void orthros_failure_declared(const struct orthros_shm_failure *f);
+/* Called at the first beat of a new peer (hard-irq context): failover/'s "protected again". */
+void orthros_failover_watched(void);
 /* Ask a dead OS's cores to save their tasks' user state and park; how many did. */
 unsigned int orthros_stop_by_nmi(const struct orthros_shm_os *dead, u32 self);
 

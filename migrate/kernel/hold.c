@@ -14,6 +14,11 @@
  * the allocator); orthros_hold_release_all() ends it.  So a process larger
  * than the backup's own area can be rescued: its pages leave the held set
  * as fast as its images grow.
+ *
+ * The loader pins the pages of the image the dead OS kept for the next
+ * backup the same way (orthros_hold_pin()), so that it can copy them after
+ * the service is back, not before the memory phase; the end of the rescue
+ * leaves pinned pages held, and orthros_hold_unpin() frees each once copied.
  */
 #define pr_fmt(fmt) "orthros-hold: " fmt
 
@@ -30,40 +35,87 @@
 
 static u8 *want;		/* per pfn: how many extracted records name it (255: for good) */
 static unsigned long *held;	/* pfns kept offline when their block came online */
+static unsigned long *pinned;	/* pfns the loader's kept image needs */
 static DEFINE_SPINLOCK(hold_lock);
 static unsigned long nr_held, nr_freed;
+
+static int hold_alloc(void)
+{
+	size_t bitmap = BITS_TO_LONGS(HOLD_PFNS) * sizeof(long);
+	u8 *w;
+	unsigned long *h, *p;
+
+	if (READ_ONCE(want))
+		return 0;
+	w = vzalloc(HOLD_PFNS);
+	h = vzalloc(bitmap);
+	p = vzalloc(bitmap);
+	if (!w || !h || !p) {
+		vfree(w);
+		vfree(h);
+		vfree(p);
+		return -ENOMEM;
+	}
+	spin_lock(&hold_lock);
+	if (!want) {
+		held = h;
+		pinned = p;
+		/* want last: a reader that sees it sees the bitmaps */
+		smp_store_release(&want, w);
+		w = NULL;
+		h = NULL;
+		p = NULL;
+	}
+	spin_unlock(&hold_lock);
+	vfree(w);
+	vfree(h);
+	vfree(p);
+	return 0;
+}
 
 int orthros_hold_count(u64 phys)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
+	int err;
 
 	if (pfn >= HOLD_PFNS)
 		return -ERANGE;
-	if (!want) {
-		u8 *w = vzalloc(HOLD_PFNS);
-		unsigned long *h = vzalloc(BITS_TO_LONGS(HOLD_PFNS) * sizeof(long));
-
-		if (!w || !h) {
-			vfree(w);
-			vfree(h);
-			return -ENOMEM;
-		}
-		spin_lock(&hold_lock);
-		if (!want) {
-			want = w;
-			held = h;
-			w = NULL;
-			h = NULL;
-		}
-		spin_unlock(&hold_lock);
-		vfree(w);
-		vfree(h);
-	}
+	err = hold_alloc();
+	if (err)
+		return err;
 	spin_lock(&hold_lock);
 	if (want[pfn] < U8_MAX)
 		want[pfn]++;
 	spin_unlock(&hold_lock);
 	return 0;
+}
+
+int orthros_hold_pin(u64 phys)
+{
+	unsigned long pfn = phys >> PAGE_SHIFT;
+	int err = orthros_hold_count(phys);
+
+	if (err)
+		return err;
+	spin_lock(&hold_lock);
+	if (__test_and_set_bit(pfn, pinned) && want[pfn] < U8_MAX)
+		want[pfn]--;	/* pinned once, named once */
+	spin_unlock(&hold_lock);
+	return 0;
+}
+
+void orthros_hold_unpin(u64 phys)
+{
+	unsigned long pfn = phys >> PAGE_SHIFT;
+	bool was;
+
+	if (!want || pfn >= HOLD_PFNS)
+		return;
+	spin_lock(&hold_lock);
+	was = __test_and_clear_bit(pfn, pinned);
+	spin_unlock(&hold_lock);
+	if (was)
+		orthros_hold_release(phys);
 }
 
 bool orthros_hold_any(void)
@@ -139,8 +191,9 @@ unsigned long orthros_hold_release_all(void)
 		bool free;
 
 		spin_lock(&hold_lock);
-		want[pfn] = 0;
-		free = test_bit(pfn, held);
+		/* what the loader pinned stays held (one name) until it unpins it */
+		want[pfn] = test_bit(pfn, pinned);
+		free = !want[pfn] && test_bit(pfn, held);
 		if (free) {
 			__clear_bit(pfn, held);
 			nr_held--;

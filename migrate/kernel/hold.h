@@ -9,6 +9,9 @@ struct page;
 
 /* An extraction names the page at phys (once per record that names it). */
 int orthros_hold_count(u64 phys);
+/* The loader's kept image needs the page at phys: held until unpinned, whatever the rescue does. */
+int orthros_hold_pin(u64 phys);
+void orthros_hold_unpin(u64 phys);
 /* Any page named at all (the memory phase then holds them). */
 bool orthros_hold_any(void);
 /* Still named: the rescue may read it even once its block is online here. */

@@ -565,6 +565,9 @@ struct orthros_failover_status {
 	__u32 pad2;
 	__u64 netlock_dropped;		/* packets the network lock dropped */
 	struct orthros_journal_stats journal;
+	/* the two moments, from the failure's reference time (0: not yet) */
+	__u64 service_back_us;		/* the failover marked done: the service runs */
+	__u64 protected_us;		/* the first beat of a new backup: watched again */
 };
 
 struct orthros_failover_mark {

@@ -254,9 +254,11 @@ def one_failover(m, g, kind, port, rng, totals, seed):
     m.wait(60, "the protected workloads to make progress", progressing)
     # the service, from the host
     m.wait(30, "the service to answer the host", lambda: service_ok(port))
-    # redundancy: the next backup watches the new active
+    # redundancy: the next backup watches the new active, which has its cores
+    # (phase cpus, after "service back", beside the next backup's start)
     st = m.wait(180, f"OS {g + 2} to watch OS {g + 1}", lambda: (
-        lambda s: s if "backup" in phases(s) and phases(s)["backup"].get("duration_us") is not None
+        lambda s: s if all(n in phases(s) and phases(s)[n].get("duration_us") is not None
+                           for n in ("backup", "cpus"))
         and s.get("peer", {}).get("state") == "alive" else None)(m.status(bak)))
     m.wait(30, f"OS {g + 2} to see OS {g + 1} alive",
            lambda: m.status(nxt).get("peer", {}).get("state") == "alive")
@@ -266,8 +268,14 @@ def one_failover(m, g, kind, port, rng, totals, seed):
     names = ["detection", "cores", "cpus", "devices", "mount", "migrate", "extract", "restore",
              "image", "memory", "network", "service"]
     cols = " ".join(f"{n}={ph[n]['duration_us'] / 1000:.0f}" for n in names if n in ph)
-    done_ms = max((p["start_us"] + p["duration_us"]) for n, p in ph.items() if n != "backup") / 1000
-    backup_ms = (ph["backup"]["start_us"] + ph["backup"]["duration_us"]) / 1000
+    # the kernel's two moments: the failover marked done, a new backup's first beat
+    fo = st["failover"]
+    if not fo.get("service_back_us") or not fo.get("protected_us"):
+        raise Loss(f"generation {g + 1}: the timeline lacks its moments: {fo.get('service_back_us')}, {fo.get('protected_us')}")
+    done_ms, backup_ms = fo["service_back_us"] / 1000, fo["protected_us"] / 1000
+    if totals.get("svg"):
+        with open(os.path.join(totals["svg"], f"gen-{g + 1}.svg"), "w") as f:
+            f.write(m.exec(bak, "orthros status --svg -"))
     if st.get("area") != bak or st["role"] != "active" or st["ordinal"] != g + 1:
         raise Loss(f"the new active is OS {st['ordinal']} ({st['role']}) in area {st.get('area')}, want OS {g + 1} in {bak}")
     # resources: every core but the BSP and the one kept for the next backup;
@@ -308,6 +316,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="seed of the rotation and the timing")
     ap.add_argument("--name", default=f"soak-{os.getpid()}", help="the machine's name (tests/vm)")
     ap.add_argument("--keep", action="store_true", help="leave the machine running at the end")
+    ap.add_argument("--svg", metavar="DIR", help="write each failover's timeline picture to DIR/gen-N.svg")
     a = ap.parse_args()
     kinds = [k for k in a.crash.split(",") if k]
     bad = [k for k in kinds if k not in KINDS]
@@ -320,7 +329,10 @@ def main():
     prof = subprocess.run([os.path.join(TOP, "build", "host", "orthros-profile"), "--profile",
                            os.path.join(TOP, "machine.conf"), "get", "apic_ids"],
                           capture_output=True, text=True, check=True).stdout.split()
-    totals = {"failovers": 0, "acked": 0, "ns_ops": 0, "ns_matched": {}, "ns_named": {}, "procs": 0, "apics": prof, "rows": []}
+    totals = {"failovers": 0, "acked": 0, "ns_ops": 0, "ns_matched": {}, "ns_named": {}, "procs": 0, "apics": prof, "rows": [],
+              "svg": a.svg}
+    if a.svg:
+        os.makedirs(a.svg, exist_ok=True)
     log(f"failover soak: {a.count} failovers, crash kinds {','.join(kinds)}, seed {seed}, machine {a.name}")
     rc = 0
     try:
