@@ -39,6 +39,7 @@ static void usage(FILE *f)
 		"  --hold          with --adopt N: only find the pages of N's kept image and\n"
 		"                  hold them when N's memory is given to this OS, for a later\n"
 		"                  --adopt N (which frees them, taken or not)\n"
+		"  --unhold        give back what --hold kept, if no --adopt will take it\n"
 		"  --replace       start even if an OS was started in that area (it is stopped)\n"
 		"  --profile FILE  the machine profile (default $ORTHROS_PROFILE or "
 		ORTH_DEFAULT_PROFILE ")\n"
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 	struct orthros_boot_start st = { 0 };
 	struct orthros_boot_load ld = { 0 };
 	unsigned int ordinal = 2, apic = ~0U, adopt = 0;
-	int load = 1, start = 1, replace = 0, hold = 0, fd, i;
+	int load = 1, start = 1, replace = 0, hold = 0, unhold = 0, fd, i;
 	char err[512], cmdline[ORTHROS_BOOT_MAX_CMDLINE];
 	enum orth_area_id area;
 
@@ -140,6 +141,8 @@ int main(int argc, char **argv)
 			replace = 1;
 		} else if (!strcmp(a, "--hold")) {
 			hold = 1;
+		} else if (!strcmp(a, "--unhold")) {
+			unhold = 1;
 		} else if (v && !strcmp(a, "--ordinal")) {
 			if (parse_uint(v, &ordinal) || ordinal < 2)
 				return fprintf(stderr, "orthros-boot: bad ordinal '%s' (want 2 or more)\n", v), 2;
@@ -165,7 +168,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if ((!load && !start) || (hold && !adopt)) {
+	if ((!load && !start) || (hold && !adopt) || (unhold && (hold || adopt))) {
 		usage(stderr);
 		return 2;
 	}
@@ -181,6 +184,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "orthros-boot: %s: %s (is this an Orthros kernel?)\n",
 			ORTHROS_BOOT_DEVICE, strerror(errno));
 		return 1;
+	}
+	if (unhold) {
+		struct orthros_boot_adopt ad = { .flags = ORTHROS_BOOT_ADOPT_UNHOLD };
+
+		if (ioctl(fd, ORTHROS_BOOT_ADOPT, &ad)) {
+			fprintf(stderr, "orthros-boot: giving back the held image refused: %s\n",
+				strerror(errno));
+			return 1;
+		}
+		return 0;
 	}
 
 	if (load) {

@@ -39,8 +39,8 @@ void timeline_build(const struct orthros_failover_status *fo, struct timeline *t
 
 		p->name = fo->phases[i].name;
 		p->start_us = fo->phases[i].start_us;
-		p->end_us = fo->phases[i].duration_us == ~0ULL ? 0 :
-			fo->phases[i].start_us + fo->phases[i].duration_us;
+		p->running = fo->phases[i].duration_us == ~0ULL;
+		p->end_us = p->running ? 0 : fo->phases[i].start_us + fo->phases[i].duration_us;
 		p->path = TL_UNKNOWN;
 	}
 	t->service_back_us = fo->service_back_us;
@@ -56,7 +56,7 @@ void timeline_build(const struct orthros_failover_status *fo, struct timeline *t
 		for (int i = 0; i < t->n; i++) {
 			const struct tl_phase *p = &t->ph[i];
 
-			if (p->path != TL_BESIDE || !p->end_us || p->end_us > at || p->start_us >= at)
+			if (p->path != TL_BESIDE || p->running || p->end_us > at || p->start_us >= at)
 				continue;
 			if (chosen < 0 || p->end_us > t->ph[chosen].end_us ||
 			    (p->end_us == t->ph[chosen].end_us && p->start_us < t->ph[chosen].start_us))
@@ -92,7 +92,7 @@ void timeline_json(const struct timeline *t)
 		printf("%s{\"name\":", i ? "," : "");
 		orth_json_str(p->name);
 		printf(",\"start_us\":%llu,\"duration_us\":", p->start_us);
-		if (p->end_us)
+		if (!p->running)
 			printf("%llu", p->end_us - p->start_us);
 		else
 			printf("null");
@@ -119,7 +119,7 @@ void timeline_text(const struct timeline *t)
 		const struct tl_phase *p = &t->ph[i];
 
 		printf("%s %-10s at %10.3f ms", mark[p->path], p->name, p->start_us / 1000.0);
-		if (p->end_us)
+		if (!p->running)
 			printf("  took %10.3f ms\n", (p->end_us - p->start_us) / 1000.0);
 		else
 			printf("  (running)\n");
@@ -155,8 +155,8 @@ static void xml_text(FILE *f, const char *s)
 		case '>': fputs("&gt;", f); break;
 		case '"': fputs("&quot;", f); break;
 		default:
-			if ((unsigned char)*s >= 0x20)
-				fputc(*s, f);
+			/* names are marks anyone may make: ASCII only, valid UTF-8 */
+			fputc((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : '?', f);
 		}
 	}
 }
@@ -264,7 +264,7 @@ int timeline_svg(const struct timeline *t, unsigned int from, const char *path)
 	/* a bar per phase: start to end (to the edge, dashed, while it runs) */
 	for (int r = 0; r < t->n; r++) {
 		const struct tl_phase *p = &t->ph[order[r]];
-		unsigned long long end = p->end_us ? p->end_us : span;
+		unsigned long long end = p->running ? span : p->end_us;
 		double x = x_of(p->start_us, span), w = x_of(end, span) - x;
 		int y = SVG_TOP + r * SVG_ROW;
 
@@ -273,7 +273,7 @@ int timeline_svg(const struct timeline *t, unsigned int from, const char *path)
 		fprintf(f, "<g class=\"phase %s\">\n<title>", timeline_path_name(p->path));
 		xml_text(f, p->name);
 		fprintf(f, ": at %.3f ms, ", p->start_us / 1000.0);
-		if (p->end_us)
+		if (!p->running)
 			fprintf(f, "took %.3f ms", (p->end_us - p->start_us) / 1000.0);
 		else
 			fprintf(f, "still running");
@@ -282,8 +282,8 @@ int timeline_svg(const struct timeline *t, unsigned int from, const char *path)
 		xml_text(f, p->name);
 		fprintf(f, "</text>\n<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n",
 			x, y, w, SVG_BAR, fill[p->path],
-			p->end_us ? "" : " fill-opacity=\"0.4\" stroke=\"#555\" stroke-dasharray=\"3 2\"");
-		if (p->end_us)
+			p->running ? " fill-opacity=\"0.4\" stroke=\"#555\" stroke-dasharray=\"3 2\"" : "");
+		if (!p->running)
 			fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" fill=\"#333\">%.0f ms</text>\n",
 				x + w + 3, y + SVG_BAR - 3, (p->end_us - p->start_us) / 1000.0);
 		fprintf(f, "</g>\n");

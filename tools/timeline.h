@@ -18,7 +18,8 @@ enum tl_path {
 
 struct tl_phase {
 	const char *name;
-	unsigned long long start_us, end_us;	/* end_us 0: still running */
+	unsigned long long start_us, end_us;
+	int running;				/* no end yet (end_us 0) */
 	enum tl_path path;
 };
 

@@ -293,12 +293,23 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.flags & ~ORTHROS_BOOT_ADOPT_HOLD)
+	if (a.flags & ~(ORTHROS_BOOT_ADOPT_HOLD | ORTHROS_BOOT_ADOPT_UNHOLD) ||
+	    a.flags == (ORTHROS_BOOT_ADOPT_HOLD | ORTHROS_BOOT_ADOPT_UNHOLD))
 		return -EINVAL;
+	if (a.flags & ORTHROS_BOOT_ADOPT_UNHOLD) {
+		mutex_lock(&loader_lock);
+		if (held_image.nr)
+			pr_info("gave back the %u held pages of OS %u's kept image\n",
+				held_image.nr, held_image.from);
+		unhold_image();
+		mutex_unlock(&loader_lock);
+		return 0;
+	}
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
-	if (!d)
-		return -ENOMEM;
 	mutex_lock(&loader_lock);
+	err = -ENOMEM;
+	if (!d)
+		goto out;
 	err = a.from && a.from != orthros_ordinal() ? orthros_dead_open(d, a.from) : -EINVAL;
 	if (err)
 		goto out;
@@ -359,11 +370,12 @@ static long do_adopt(const struct orthros_boot_adopt __user *uarg)
 		a.from, held ? " from its held pages" : "", k.kernel_size, k.initrd_size);
 	err = 0;
 out:
-	/* taken or not, whatever was held for it goes to the allocator */
-	if (!(a.flags & ORTHROS_BOOT_ADOPT_HOLD) && held_image.from == a.from)
+	/* taken or not, whatever was held goes to the allocator */
+	if (!(a.flags & ORTHROS_BOOT_ADOPT_HOLD))
 		unhold_image();
 	mutex_unlock(&loader_lock);
-	orthros_dead_close(d);
+	if (d)
+		orthros_dead_close(d);
 	kfree(d);
 	if (!err && k.kernel)
 		keep(&k);

@@ -64,6 +64,7 @@ struct orthros_boot_status {
 
 /* Take the image the OS this one took over kept (it started this OS from it). */
 #define ORTHROS_BOOT_ADOPT_HOLD	1	/* only find its pages and hold them through the memory phase */
+#define ORTHROS_BOOT_ADOPT_UNHOLD	2	/* only give back what a hold kept (if the copy is not wanted) */
 
 struct orthros_boot_adopt {
 	__u32 from;			/* the dead OS's ordinal */

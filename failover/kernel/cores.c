@@ -137,6 +137,28 @@ static int hotplug_apic(u32 apic)
 	return cpu;
 }
 
+/*
+ * List this OS's cores in its record, for whoever takes over from it: the
+ * online ones and @also (-1: none), a core about to start here, so that the
+ * record never lacks a core that may run this kernel (if this OS dies
+ * during the start, the next takeover stops that core too).
+ */
+static void record_cores(int also)
+{
+	struct orthros_shm_os self;
+	int cpu;
+
+	if (!orthros_shm_read_os(orthros_ordinal(), &self))
+		return;
+	self.nr_apics = 0;
+	for_each_online_cpu(cpu)
+		if (self.nr_apics < ORTHROS_SHM_MAX_APICS)
+			self.apic_ids[self.nr_apics++] = per_cpu(x86_cpu_to_apicid, cpu);
+	if (also >= 0 && self.nr_apics < ORTHROS_SHM_MAX_APICS)
+		self.apic_ids[self.nr_apics++] = also;
+	orthros_shm_write_os(&self);
+}
+
 static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 {
 	const char *why, *code = refuse(dead, apic, &why);
@@ -154,6 +176,7 @@ static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 		note(refused, sizeof(refused), apic, "not-possible");
 		return cpu;
 	}
+	record_cores(apic);
 	err = add_cpu(cpu);
 	if (err) {
 		pr_err("APIC %u (CPU %d) did not come online: %d\n", apic, cpu, err);
@@ -163,21 +186,6 @@ static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 	pr_info("APIC %u is CPU %d, online\n", apic, cpu);
 	note(added, sizeof(added), apic, NULL);
 	return 0;
-}
-
-/* List this OS's new cores in its record, for whoever takes over from it. */
-static void record_cores(void)
-{
-	struct orthros_shm_os self;
-	int cpu;
-
-	if (!orthros_shm_read_os(orthros_ordinal(), &self))
-		return;
-	self.nr_apics = 0;
-	for_each_online_cpu(cpu)
-		if (self.nr_apics < ORTHROS_SHM_MAX_APICS)
-			self.apic_ids[self.nr_apics++] = per_cpu(x86_cpu_to_apicid, cpu);
-	orthros_shm_write_os(&self);
 }
 
 static DEFINE_MUTEX(cores_lock);
@@ -209,7 +217,7 @@ void orthros_take_cores(void)
 	for (i = 0; dead_os.ordinal && i < dead_os.nr_apics; i++)
 		if ((int)dead_os.apic_ids[i] != kept && !add_apic(&dead_os, dead_os.apic_ids[i]))
 			nr++;
-	record_cores();
+	record_cores(-1);
 	pr_info("%u cores added, %u online\n", nr, num_online_cpus());
 	mutex_unlock(&cores_lock);
 }
@@ -233,7 +241,7 @@ static int add_set(const char *val, const struct kernel_param *kp)
 	} else {
 		err = add_apic(&dead_os, apic);
 		if (!err)
-			record_cores();
+			record_cores(-1);
 	}
 	mutex_unlock(&cores_lock);
 	return err;

@@ -16,9 +16,12 @@
  * as fast as its images grow.
  *
  * The loader pins the pages of the image the dead OS kept for the next
- * backup the same way (orthros_hold_pin()), so that it can copy them after
- * the service is back, not before the memory phase; the end of the rescue
- * leaves pinned pages held, and orthros_hold_unpin() frees each once copied.
+ * backup (orthros_hold_pin(), a bit of its own beside the rescue's count),
+ * so that it can copy them after the service is back, not before the memory
+ * phase: a page is held while the rescue names it or the loader pins it,
+ * and goes to the allocator when neither does (orthros_hold_unpin() once
+ * the loader has copied it; the end of the rescue leaves pinned pages).
+ * Only a page actually held offline is readable as the dead OS's.
  */
 #define pr_fmt(fmt) "orthros-hold: " fmt
 
@@ -93,29 +96,49 @@ int orthros_hold_count(u64 phys)
 int orthros_hold_pin(u64 phys)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
-	int err = orthros_hold_count(phys);
+	int err;
 
+	if (pfn >= HOLD_PFNS)
+		return -ERANGE;
+	err = hold_alloc();
 	if (err)
 		return err;
 	spin_lock(&hold_lock);
-	if (__test_and_set_bit(pfn, pinned) && want[pfn] < U8_MAX)
-		want[pfn]--;	/* pinned once, named once */
+	__set_bit(pfn, pinned);
 	spin_unlock(&hold_lock);
 	return 0;
+}
+
+/* Under hold_lock: does anybody still need the page at @pfn? */
+static bool wanted(unsigned long pfn)
+{
+	return want[pfn] || test_bit(pfn, pinned);
+}
+
+/* Under hold_lock: a held page nobody needs leaves the held set (the caller frees it). */
+static bool unheld(unsigned long pfn)
+{
+	if (wanted(pfn) || !test_bit(pfn, held))
+		return false;
+	__clear_bit(pfn, held);
+	nr_held--;
+	nr_freed++;
+	return true;
 }
 
 void orthros_hold_unpin(u64 phys)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
-	bool was;
+	bool free;
 
 	if (!want || pfn >= HOLD_PFNS)
 		return;
 	spin_lock(&hold_lock);
-	was = __test_and_clear_bit(pfn, pinned);
+	__clear_bit(pfn, pinned);
+	free = unheld(pfn);
 	spin_unlock(&hold_lock);
-	if (was)
-		orthros_hold_release(phys);
+	if (free)
+		generic_online_page(pfn_to_page(pfn), 0);
 }
 
 bool orthros_hold_any(void)
@@ -126,8 +149,14 @@ bool orthros_hold_any(void)
 bool orthros_hold_readable(u64 phys)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
+	bool ok;
 
-	return want && pfn < HOLD_PFNS && READ_ONCE(want[pfn]);
+	if (!want || pfn >= HOLD_PFNS)
+		return false;
+	spin_lock(&hold_lock);
+	ok = wanted(pfn) && test_bit(pfn, held);
+	spin_unlock(&hold_lock);
+	return ok;
 }
 
 /* The online_page_callback: every page to the allocator but the wanted ones. */
@@ -138,7 +167,7 @@ void orthros_hold_online(struct page *page, unsigned int order)
 
 	spin_lock(&hold_lock);
 	for (i = 0; want && i < n && !any; i++)
-		any = pfn + i < HOLD_PFNS && want[pfn + i];
+		any = pfn + i < HOLD_PFNS && wanted(pfn + i);
 	spin_unlock(&hold_lock);
 	if (!any) {
 		generic_online_page(page, order);
@@ -148,7 +177,7 @@ void orthros_hold_online(struct page *page, unsigned int order)
 		bool keep;
 
 		spin_lock(&hold_lock);
-		keep = pfn + i < HOLD_PFNS && want[pfn + i];
+		keep = pfn + i < HOLD_PFNS && wanted(pfn + i);
 		if (keep) {
 			__set_bit(pfn + i, held);
 			nr_held++;
@@ -163,19 +192,14 @@ void orthros_hold_online(struct page *page, unsigned int order)
 void orthros_hold_release(u64 phys)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
-	bool free = false;
+	bool free;
 
 	if (!want || pfn >= HOLD_PFNS)
 		return;
 	spin_lock(&hold_lock);
 	if (want[pfn] && want[pfn] < U8_MAX)
 		want[pfn]--;
-	if (!want[pfn] && test_bit(pfn, held)) {
-		__clear_bit(pfn, held);
-		nr_held--;
-		nr_freed++;
-		free = true;
-	}
+	free = unheld(pfn);
 	spin_unlock(&hold_lock);
 	if (free)
 		generic_online_page(pfn_to_page(pfn), 0);
@@ -191,14 +215,8 @@ unsigned long orthros_hold_release_all(void)
 		bool free;
 
 		spin_lock(&hold_lock);
-		/* what the loader pinned stays held (one name) until it unpins it */
-		want[pfn] = test_bit(pfn, pinned);
-		free = !want[pfn] && test_bit(pfn, held);
-		if (free) {
-			__clear_bit(pfn, held);
-			nr_held--;
-			nr_freed++;
-		}
+		want[pfn] = 0;	/* what the loader pinned stays held until it unpins it */
+		free = unheld(pfn);
 		spin_unlock(&hold_lock);
 		if (free) {
 			generic_online_page(pfn_to_page(pfn), 0);

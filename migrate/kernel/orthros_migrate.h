@@ -56,5 +56,7 @@ u64 orthros_repartition_general_bytes(void);
 
 /* A process of OS `from` restored here: its registry entry becomes this OS's. */
 int orthros_protect_adopt(u32 pid, u32 from);
+/* How many processes OS owner registered (protect.c). */
+u32 orthros_protect_count(u32 owner);
 
 #endif

@@ -147,6 +147,23 @@ static u64 prune(void)
 	return bytes;
 }
 
+/*
+ * How many processes OS @owner registered (checked slots only): at a
+ * takeover, whether the dead OS left processes to restore.
+ */
+u32 orthros_protect_count(u32 owner)
+{
+	struct orthros_shm_reg_entry e;
+	u32 i, n = 0;
+
+	if (!orthros_shm)
+		return 0;
+	for (i = 0; i < NSLOTS; i++)
+		if (slot_read(i, &e) == SLOT_USED && e.owner_ordinal == owner)
+			n++;
+	return n;
+}
+
 /* The slot of this OS's entry for pid (and start_time, unless 0), or -1. */
 static int find_entry(u32 pid, u64 start_time, struct orthros_shm_reg_entry *e)
 {
