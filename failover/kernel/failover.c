@@ -8,8 +8,11 @@
  *   cores     INIT every core of the dead OS but the machine's BSP (an INIT
  *             would restart the firmware on it); a panicking BSP has parked
  *             itself with interrupts and its local APIC off, a hung one runs
- *             nothing but its hang
- *             and keep the highest one but the BSP for the next backup
+ *             nothing but its hang; keep the highest one but the BSP for
+ *             the next backup
+ *   cpus      if the dead OS registered protected processes (criu restores
+ *             them faster with the cores): bring the stopped cores online
+ *             here but the BSP and the kept one (cores.c)
  *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
  *             profile) and rescan: the drivers bind and reset the devices
  *   role      this OS becomes the active one; the dead one is "taken over"
@@ -20,9 +23,9 @@
  * the protected processes, asks the kernel to hot-add the general memory
  * (repartition.c), brings the service address up and starts the service,
  * marking each phase here, and marks the failover done: the moment "service
- * back".  Then, off the service's path, phase "cpus" brings the stopped cores
- * online here but the BSP and the kept one (cores.c), while the script starts
- * the next backup; its first beat is the moment "protected again".
+ * back".  Then, if it has not run yet, phase "cpus" runs off the service's
+ * path, while the script takes the next backup's image and starts it; its
+ * first beat is the moment "protected again".
  * /dev/orthros-failover reports the timeline; orthros status prints it.
  */
 #define pr_fmt(fmt) "orthros-failover: " fmt
@@ -254,7 +257,7 @@ static void takeover(struct work_struct *w)
 {
 	struct orthros_failover_phase *p;
 	struct orthros_shm_os dead;
-	u32 ordinal, nr_protected;
+	u32 ordinal;
 	int err;
 
 	mutex_lock(&fo_lock);
@@ -273,8 +276,7 @@ static void takeover(struct work_struct *w)
 	 * 5-10 s on this OS's one core), so they come first.  None: the cores
 	 * wait until the service is back (take_cpus(), at "done").
 	 */
-	nr_protected = rescue_off ? 0 : orthros_protect_count(ordinal);
-	if (nr_protected) {
+	if (!rescue_off && orthros_protect_count(ordinal)) {
 		cpus_taken = true;
 		p = phase_begin("cpus");
 		orthros_take_cores();
@@ -299,8 +301,9 @@ out:
 }
 
 /*
- * Phase "cpus", once the service is back: grow into the dead OS's stopped
- * cores (cores.c).  fo_lock is not held across the hotplug, which takes
+ * Phase "cpus" once the service is back (or the failover stopped), unless
+ * the takeover ran it: grow into the dead OS's stopped cores (cores.c).
+ * fo_lock is not held across the hotplug, which takes
  * hundreds of milliseconds under TCG: the script marks the next backup's
  * phase meanwhile.
  */

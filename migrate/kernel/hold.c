@@ -76,7 +76,8 @@ static int hold_alloc(void)
 	return 0;
 }
 
-int orthros_hold_count(u64 phys)
+/* The page at @phys is needed: by one more rescue record, or by the loader (@pin). */
+static int hold_need(u64 phys, bool pin)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
 	int err;
@@ -87,26 +88,22 @@ int orthros_hold_count(u64 phys)
 	if (err)
 		return err;
 	spin_lock(&hold_lock);
-	if (want[pfn] < U8_MAX)
+	if (pin)
+		__set_bit(pfn, pinned);
+	else if (want[pfn] < U8_MAX)
 		want[pfn]++;
 	spin_unlock(&hold_lock);
 	return 0;
 }
 
+int orthros_hold_count(u64 phys)
+{
+	return hold_need(phys, false);
+}
+
 int orthros_hold_pin(u64 phys)
 {
-	unsigned long pfn = phys >> PAGE_SHIFT;
-	int err;
-
-	if (pfn >= HOLD_PFNS)
-		return -ERANGE;
-	err = hold_alloc();
-	if (err)
-		return err;
-	spin_lock(&hold_lock);
-	__set_bit(pfn, pinned);
-	spin_unlock(&hold_lock);
-	return 0;
+	return hold_need(phys, true);
 }
 
 /* Under hold_lock: does anybody still need the page at @pfn? */
@@ -126,7 +123,11 @@ static bool unheld(unsigned long pfn)
 	return true;
 }
 
-void orthros_hold_unpin(u64 phys)
+/*
+ * The page at @phys is needed once less (by a rescue record, or by the
+ * loader: @unpin); a held page nobody needs any more goes to the allocator.
+ */
+static void hold_drop(u64 phys, bool unpin)
 {
 	unsigned long pfn = phys >> PAGE_SHIFT;
 	bool free;
@@ -134,11 +135,19 @@ void orthros_hold_unpin(u64 phys)
 	if (!want || pfn >= HOLD_PFNS)
 		return;
 	spin_lock(&hold_lock);
-	__clear_bit(pfn, pinned);
+	if (unpin)
+		__clear_bit(pfn, pinned);
+	else if (want[pfn] && want[pfn] < U8_MAX)
+		want[pfn]--;
 	free = unheld(pfn);
 	spin_unlock(&hold_lock);
 	if (free)
 		generic_online_page(pfn_to_page(pfn), 0);
+}
+
+void orthros_hold_unpin(u64 phys)
+{
+	hold_drop(phys, true);
 }
 
 bool orthros_hold_any(void)
@@ -188,21 +197,9 @@ void orthros_hold_online(struct page *page, unsigned int order)
 	}
 }
 
-/* One page less wanted; a held page nobody wants any more goes to the allocator. */
 void orthros_hold_release(u64 phys)
 {
-	unsigned long pfn = phys >> PAGE_SHIFT;
-	bool free;
-
-	if (!want || pfn >= HOLD_PFNS)
-		return;
-	spin_lock(&hold_lock);
-	if (want[pfn] && want[pfn] < U8_MAX)
-		want[pfn]--;
-	free = unheld(pfn);
-	spin_unlock(&hold_lock);
-	if (free)
-		generic_online_page(pfn_to_page(pfn), 0);
+	hold_drop(phys, false);
 }
 
 unsigned long orthros_hold_release_all(void)
