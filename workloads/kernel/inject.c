@@ -27,6 +27,14 @@
  *                returned (what the rescue must not lose; read() only: a
  *                recvfrom() of a UDP probe would stand in for the stream's
  *                read the tests mean)
+ *   read-returned PID
+ *                panic when a timer interrupt finds process PID inside a
+ *                read() whose file's read has just returned bytes: where
+ *                ksys_read() resumes after vfs_read(), the count still in
+ *                the core's rax (the call's iov_iter is in a frame that has
+ *                returned, and its result is not yet in the user's
+ *                registers unless the kernel put it there: what the rescue
+ *                must not lose either)
  *   append PID   panic when a timer interrupt finds process PID inside a
  *                write() to an O_APPEND file that has copied bytes, the fd's
  *                position past the end of the file (the first append after
@@ -57,7 +65,8 @@
  *
  * The moment of the fault is marked in the shared memory (the fault_tsc of
  * this OS's heartbeat line) so the detection latency can be measured.
- * The "write", "user", "rename", "read" and "append" traps give up after 20 s.
+ * The "write", "user", "rename", "read", "read-returned" and "append" traps
+ * give up after 20 s.
  */
 #define pr_fmt(fmt) "orthros-inject: " fmt
 
@@ -86,6 +95,7 @@
 #include <linux/smp.h>
 #include <linux/stop_machine.h>
 #include <linux/string.h>
+#include <linux/syscalls.h>
 #include <linux/sysfs.h>
 #include <linux/xarray.h>
 #include <asm/irq_regs.h>
@@ -100,13 +110,15 @@
 #define TRAP_GIVE_UP_S	20
 
 enum trap_kind {
-	TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_APPEND, TRAP_RENAME, TRAP_RENAME_HANDLE
+	TRAP_NONE, TRAP_WRITE, TRAP_USER, TRAP_READ, TRAP_READ_RETURNED, TRAP_APPEND, TRAP_RENAME,
+	TRAP_RENAME_HANDLE
 };
 
 static const char *const trap_where[] = {
 	[TRAP_WRITE] = "in write()",
 	[TRAP_USER] = "in user code",
 	[TRAP_READ] = "in read() with bytes copied",
+	[TRAP_READ_RETURNED] = "in read() on its way out with bytes read",
 	[TRAP_APPEND] = "in an append after a truncation with bytes copied",
 	[TRAP_RENAME] = "in rename()",
 	[TRAP_RENAME_HANDLE] = "in rename() with its journal handle open",
@@ -117,6 +129,7 @@ static const char *const trap_cmd[] = {
 	[TRAP_WRITE] = "write",
 	[TRAP_USER] = "user",
 	[TRAP_READ] = "read",
+	[TRAP_READ_RETURNED] = "read-returned",
 	[TRAP_APPEND] = "append",
 	[TRAP_RENAME] = "rename",
 	[TRAP_RENAME_HANDLE] = "rename-in-handle",
@@ -136,6 +149,30 @@ static DEFINE_PER_CPU(struct hrtimer, trap_timer);
 static int trap_kind;
 static pid_t trap_pid;
 static ktime_t trap_until;
+static unsigned long read_return_ip;
+
+/*
+ * Where ksys_read() resumes when vfs_read() returns: the return address of
+ * its call to vfs_read() (e8 and a 32-bit displacement), found in its code.
+ * 0: not found (another compiler's code).
+ */
+static unsigned long read_return_site(void)
+{
+	const u8 *p = (const u8 *)ksys_read;
+	unsigned long next;
+	s32 rel;
+	int i;
+
+	for (i = 0; i < 512; i++) {
+		if (p[i] != 0xe8)
+			continue;
+		memcpy(&rel, p + i + 1, sizeof(rel));
+		next = (unsigned long)(p + i + 5);
+		if (next + rel == (unsigned long)vfs_read)
+			return next;
+	}
+	return 0;
+}
 
 /* A command's PID argument: 0, or -EINVAL. */
 static int pid_arg(const char *arg, pid_t *pid)
@@ -171,6 +208,23 @@ static void read_copied(const struct pt_regs *regs)
 		panic("orthros-inject: pid %d (%s) interrupted in read() with %llu of %lu bytes copied",
 		      current->pid, current->comm, done, u->dx);
 	}
+}
+
+/*
+ * The interrupted task is in read(), stopped where ksys_read() resumes after
+ * vfs_read() returned a count (in rax): the bytes are off the queue and in
+ * the user's buffer, the iov_iter that said so is in vfs_read()'s returned
+ * frame, and the system call has not returned: panic there.
+ */
+static void read_returned(const struct pt_regs *regs)
+{
+	struct pt_regs *u = task_pt_regs(current);
+
+	if (regs->ip != read_return_ip || u->orig_ax != __NR_read || (long)regs->ax <= 0)
+		return;
+	orthros_hb_note_fault();
+	panic("orthros-inject: pid %d (%s) interrupted in read() on its way out, %ld of %lu bytes read, its registers' result %ld",
+	      current->pid, current->comm, (long)regs->ax, u->dx, (long)u->ax);
 }
 
 /*
@@ -225,6 +279,8 @@ static enum hrtimer_restart trap_tick(struct hrtimer *t)
 		}
 		if (kind == TRAP_READ && !user_mode(regs) && current->mm)
 			read_copied(regs);
+		if (kind == TRAP_READ_RETURNED && !user_mode(regs) && current->mm)
+			read_returned(regs);
 		if (kind == TRAP_APPEND && !user_mode(regs) && current->mm)
 			append_copied(regs);
 		if ((kind == TRAP_RENAME || kind == TRAP_RENAME_HANDLE) && !user_mode(regs) &&
@@ -320,6 +376,13 @@ static int arm(int kind, const char *arg)
 	rcu_read_unlock();
 	if (!p)
 		return -ESRCH;
+	if (kind == TRAP_READ_RETURNED) {
+		read_return_ip = read_return_site();
+		if (!read_return_ip) {
+			pr_err("read-returned: no call to vfs_read() found in ksys_read()\n");
+			return -ENOENT;
+		}
+	}
 	for_each_online_cpu(cpu)
 		hrtimer_cancel(per_cpu_ptr(&trap_timer, cpu));
 	trap_pid = pid;
