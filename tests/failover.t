@@ -86,7 +86,7 @@ t_timeline_marks_the_critical_path_and_the_moments() {
 	vm exec backup 'orthros status --svg /tmp/tl.svg && cat /tmp/tl.svg' >"$TMPD/tl.svg" ||
 		fail "orthros status --svg failed" || return 1
 	vm exec backup 'orthros status' | grep -E '^\s+(service back|protected again)' | sed 's/^ */figure: /'
-	python3 - "$TMPD/tl.json" "$TMPD/tl.svg" <<'PY'
+	python3 - "$TMPD/tl.json" "$TMPD/tl.svg" <<'PY' || return 1
 import json, sys
 import xml.etree.ElementTree as ET
 fo = json.load(open(sys.argv[1]))["failover"]
@@ -141,6 +141,19 @@ for b in bad:
     print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PY
+	# the next backup's image was held through the memory phase and copied
+	# from its held pages after service back; holding it again is refused
+	# now (OS 1's memory is this OS's), and giving back nothing is no error
+	vm exec backup dmesg | grep -E "took OS 1's kept image from its held pages" | sed 's/^[^]]*] /figure: /' | grep . ||
+		fail "the next backup's image was not taken from its held pages" || return 1
+	local out
+	out=$(vm exec backup 'orthros-boot --adopt 1 --hold 2>&1; echo rc=$?')
+	grep -q "rc=1" <<<"$out" && grep -q "its memory is this OS's already" <<<"$out" ||
+		fail "holding the image after the memory phase was not refused: $out" || return 1
+	echo "figure: ${out%%$'\n'*}"
+	out=$(vm exec backup 'orthros-boot --unhold 2>&1; echo rc=$?; dmesg | grep -c "gave back the" || true')
+	[ "$(sed -n 1p <<<"$out")" = rc=0 ] && [ "$(sed -n 2p <<<"$out")" = 0 ] ||
+		fail "--unhold with nothing held: $out" || return 1
 }
 t_during_file_write() { failover_after write; }
 t_in_user_code() { failover_after user; }

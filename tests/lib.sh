@@ -171,8 +171,10 @@ for p in f["processes"]:
     print("figure: process %d %s: %d procs, %d threads, %d bytes; extract %.1f ms, images %.1f ms, criu restore %.1f ms, running %.1f ms after the failure%s" % (
         p["pid"], p["outcome"], p["procs"], p["threads"], p["bytes"], p["extract_us"] / 1e3, p["images_us"] / 1e3,
         p["restore_us"] / 1e3, p["running_us"] / 1e3, (": " + p["why"]) if p["why"] else ""))
-if f.get("netlock", {}).get("dropped"):
-    print("figure: inbound packets held back by the network lock: %d" % f["netlock"]["dropped"])
+n = f.get("netlock", {})
+if n.get("held") or n.get("dropped"):
+    print("figure: network lock: %d inbound packets held, %d delivered at %.1f ms, %d dropped" % (
+        n["held"], n["delivered"], n["released_us"] / 1e3, n["dropped"]))
 PY
 	rc=$?
 	[ -n "${2:-}" ] || rm -f "$json"

@@ -532,8 +532,10 @@ static void print_failover_json(void)
 	}
 	printf("]");
 	print_repart_json(&fo.mem);
-	printf(",\"netlock\":{\"engaged\":%s,\"dropped\":%llu}", fo.netlock ? "true" : "false",
-	       (unsigned long long)fo.netlock_dropped);
+	printf(",\"netlock\":{\"engaged\":%s,\"held\":%llu,\"delivered\":%llu,\"dropped\":%llu,"
+	       "\"released_us\":%llu}", fo.netlock ? "true" : "false",
+	       (unsigned long long)fo.netlock_held, (unsigned long long)fo.netlock_delivered,
+	       (unsigned long long)fo.netlock_dropped, (unsigned long long)fo.netlock_us);
 	printf(",\"error\":");
 	orth_json_str(fo.error);
 	printf("}");
@@ -643,10 +645,12 @@ static void print_failover_text(void)
 	}
 	print_repart_text(&fo.mem);
 	if (fo.netlock)
-		printf("  network: inbound packets held back until the processes are restored\n");
-	else if (fo.netlock_dropped)
-		printf("  network: %llu inbound packets were held back during the restore\n",
-		       (unsigned long long)fo.netlock_dropped);
+		printf("  network: inbound packets held until the processes are restored (%llu so far, %llu dropped)\n",
+		       (unsigned long long)fo.netlock_held, (unsigned long long)fo.netlock_dropped);
+	else if (fo.netlock_held || fo.netlock_dropped)
+		printf("  network: %llu inbound packets held during the restore, %llu of them delivered at %.1f ms; %llu dropped\n",
+		       (unsigned long long)fo.netlock_held, (unsigned long long)fo.netlock_delivered,
+		       fo.netlock_us / 1000.0, (unsigned long long)fo.netlock_dropped);
 }
 
 /*

@@ -162,9 +162,25 @@ static struct orthros_failover_phase *find_open(const char *name)
 static struct work_struct cpus_work;
 static bool cpus_taken;		/* phase cpus ran (once per boot: one failover) */
 
+/* Under fo_lock: the network lock's held packets go in (netlock.c). */
+static void netunlock(void)
+{
+	struct orthros_netlock_counts c;
+
+	if (!fo.netlock)
+		return;
+	orthros_netlock_release(&c);
+	fo.netlock = 0;
+	fo.netlock_us = since_ref_us(orthros_tsc()) ?: 1;
+	fo.netlock_held = c.held;
+	fo.netlock_delivered = c.delivered;
+	fo.netlock_dropped = c.dropped;
+}
+
 static void fail(const char *why)
 {
 	fo.state = ORTHROS_FO_FAILED;
+	netunlock();
 	strscpy(fo.error, why, sizeof(fo.error));
 	pr_emerg("failover stopped: %s\n", why);
 	schedule_work(&cpus_work);	/* the cores, all the same */
@@ -402,10 +418,7 @@ static long do_mark(const struct orthros_failover_mark __user *uarg)
 	if (m.end == 2) {
 		fo.state = ORTHROS_FO_DONE;
 		fo.service_back_us = since_ref_us(orthros_tsc()) ?: 1;
-		if (fo.netlock) {
-			fo.netlock_dropped = orthros_netlock_release();
-			fo.netlock = 0;
-		}
+		netunlock();
 		pr_emerg("failover done, %llu.%03llu ms after the failure\n",
 			 fo.service_back_us / 1000, fo.service_back_us % 1000);
 		schedule_work(&cpus_work);
@@ -555,10 +568,7 @@ static long do_netunlock(void)
 		mutex_unlock(&fo_lock);
 		return -ESRCH;
 	}
-	if (fo.netlock) {
-		fo.netlock_dropped = orthros_netlock_release();
-		fo.netlock = 0;
-	}
+	netunlock();
 	mutex_unlock(&fo_lock);
 	return 0;
 }
@@ -574,6 +584,13 @@ static long fo_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 
 		mutex_lock(&fo_lock);
 		fo.protected_us = w ? since_ref_us(w) ?: 1 : 0;
+		if (fo.netlock) {	/* still engaged: what it holds so far */
+			struct orthros_netlock_counts c;
+
+			orthros_netlock_engaged(&c);
+			fo.netlock_held = c.held;
+			fo.netlock_dropped = c.dropped;
+		}
 		err = copy_to_user(uarg, &fo, sizeof(fo)) ? -EFAULT : 0;
 		mutex_unlock(&fo_lock);
 		return err;

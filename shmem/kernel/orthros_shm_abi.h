@@ -563,11 +563,15 @@ struct orthros_failover_status {
 	struct orthros_repart_mem mem;	/* the general area hot-added here */
 	__u32 netlock;			/* 1 while inbound packets are held back */
 	__u32 pad2;
-	__u64 netlock_dropped;		/* packets the network lock dropped */
+	__u64 netlock_dropped;		/* packets the network lock dropped (not held) */
 	struct orthros_journal_stats journal;
 	/* the two moments, from the failure's reference time (0: not yet) */
 	__u64 service_back_us;		/* the failover marked done: the service runs */
 	__u64 protected_us;		/* the first beat of a new backup: watched again */
+	/* the network lock's held packets, delivered when it was released (at netlock_us) */
+	__u64 netlock_held;
+	__u64 netlock_delivered;
+	__u64 netlock_us;
 };
 
 struct orthros_failover_mark {
