@@ -2226,6 +2226,7 @@ static const struct option restore_opts[] = {
 	{ "mono-offset-ns", required_argument, NULL, 'm' },
 	{ "boot-offset-ns", required_argument, NULL, 'b' },
 	{ "criu", required_argument, NULL, 'c' },
+	{ "stopped", no_argument, NULL, 's' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2258,7 +2259,8 @@ static void rewrite_timens(const char *dir, int64_t mono_off, int64_t boot_off)
  * the XSAVE area from the records with PTRACE_SETREGSET(NT_X86_XSTATE), the
  * way a debugger sets it; then the processes continue (SIGCONT).
  */
-static void fix_fpu_and_continue(const char *dir)
+/* Put back each thread's FPU state; then, unless @stopped, continue the tree. */
+static void fix_fpu_and_continue(const char *dir, bool stopped)
 {
 	char path[4200];
 	size_t len;
@@ -2288,7 +2290,7 @@ static void fix_fpu_and_continue(const char *dir)
 				warn("tid %u: detach: %s", t->tid, strerror(errno));
 		}
 	}
-	for (uint32_t i = 0; i < nr_procs; i++)
+	for (uint32_t i = 0; !stopped && i < nr_procs; i++)
 		if (kill(procs[i].p->pid, SIGCONT))
 			warn("pid %u: SIGCONT: %s", procs[i].p->pid, strerror(errno));
 }
@@ -2308,7 +2310,7 @@ static void log_tail(const char *dir)
 static int cmd_restore(int argc, char **argv)
 {
 	const char *dir = NULL, *criu = "criu";
-	bool have_m = false, have_b = false;
+	bool have_m = false, have_b = false, stopped = false;
 	int64_t mono = 0, boot = 0;
 	int c, status;
 	pid_t pid;
@@ -2319,9 +2321,13 @@ static int cmd_restore(int argc, char **argv)
 		case 'm': mono = strtoll(optarg, NULL, 10); have_m = true; break;
 		case 'b': boot = strtoll(optarg, NULL, 10); have_b = true; break;
 		case 'c': criu = optarg; break;
+		case 's': stopped = true; break;
 		case 'h':
 			printf("usage: orthros-rescue restore --dir DIR [--mono-offset-ns N --boot-offset-ns N] [--criu PATH]\n"
+			       "                              [--stopped]\n"
 			       "  Restore the image set in DIR with criu (same PIDs and TIDs, detached).\n"
+			       "  --stopped: leave the processes stopped (the caller sends SIGCONT to\n"
+			       "  each; the failover does once every process is restored).\n"
 			       "  The restored processes get a time namespace whose CLOCK_MONOTONIC and\n"
 			       "  CLOCK_BOOTTIME continue the dead kernel's: by default from the clocks\n"
 			       "  saved at extraction; with the offsets (dead kernel's clock minus this\n"
@@ -2360,8 +2366,8 @@ static int cmd_restore(int argc, char **argv)
 	if (waitpid(pid, &status, 0) < 0)
 		die("waitpid: %s", strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		fix_fpu_and_continue(dir);
-		printf("orthros-rescue: restored from %s\n", dir);
+		fix_fpu_and_continue(dir, stopped);
+		printf("orthros-rescue: restored from %s%s\n", dir, stopped ? ", stopped" : "");
 		return 0;
 	}
 	log_tail(dir);

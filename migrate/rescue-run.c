@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -197,15 +198,48 @@ static unsigned int stage_extract(int fd, const char *dir, uint32_t dead, struct
 	return nres;
 }
 
+#define MAX_CONT	1024	/* processes of all trees continued at the end */
+
+/*
+ * The processes of a tree, from the "pids" array of `orthros-rescue write
+ * --json`, appended to cont[*n] (at most MAX_CONT in all).  Returns how
+ * many it found.
+ */
+static unsigned int tree_pids(const char *json, pid_t *cont, unsigned int *n)
+{
+	const char *p = strstr(json, "\"pids\": [");
+	unsigned int found = 0;
+	char *end;
+	long v;
+
+	for (p = p ? p + 9 : NULL; p && *p && *p != ']'; p = end) {
+		v = strtol(p, &end, 10);
+		if (end == p) {
+			end = (char *)p + 1;
+			continue;
+		}
+		found++;
+		if (v > 0 && *n < MAX_CONT)
+			cont[(*n)++] = (pid_t)v;
+	}
+	return found;
+}
+
 /*
  * Stage restore: the images of each extracted process (its dead pages given
- * back as they are written), then criu restore; every outcome to the kernel.
+ * back as they are written), then criu restore, each tree left stopped;
+ * then every restored process continues at once, and every outcome goes to
+ * the kernel.  A tree continued at once would compete for the cores with the
+ * restores after it (measured: criu's start alone took 0.07 s on an idle
+ * new active and 0.6-1.0 s beside the standard workloads restored before it;
+ * their four restores took 226, 297, 466 and 781 ms in that order).
  */
 static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, unsigned int nres)
 {
 	struct orthros_rescue_release rel = { .flags = ORTHROS_RX_RELEASE_ALL };
+	static pid_t cont[MAX_CONT];
+	unsigned int i, ncont = 0;
 	char err[256];
-	unsigned int i;
 	int rfd;
 
 	mark(fd, "restore", 0);
@@ -213,7 +247,8 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 		char path[512], rec[600], out[4096], json[4096];
 		char *wav[] = { "orthros-rescue", "write", "--records", rec, "--out", path, "--json",
 				"--release", NULL };
-		char *rav[] = { "orthros-rescue", "restore", "--dir", path, NULL };
+		char *rav[] = { "orthros-rescue", "restore", "--dir", path, "--stopped", NULL };
+		unsigned int first = ncont;
 		uint64_t t0 = mono_us();
 
 		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
@@ -229,22 +264,27 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 		res[i].images_us = mono_us() - t0;
 		res[i].nr_threads = json_u64(json, "threads");
 		res[i].bytes = json_u64(json, "bytes");
-		{
-			const char *p = strstr(json, "\"pids\": [");
-
-			for (res[i].nr_procs = 1; p && *p && *p != ']'; p++)
-				res[i].nr_procs += *p == ',';
-		}
+		res[i].nr_procs = tree_pids(json, cont, &ncont);
 		t0 = mono_us();
 		if (run(rav, out, sizeof(out), err, sizeof(err))) {
 			res[i].outcome = ORTHROS_RESCUE_SKIPPED;
 			snprintf(res[i].why, sizeof(res[i].why), "criu restore: %s", err);
+			ncont = first;	/* criu killed what it had restored of the tree */
 		} else {
 			res[i].outcome = ORTHROS_RESCUE_RESTORED;
 		}
 		res[i].restore_us = mono_us() - t0;
-		ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
+		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
+			ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
 	}
+	/* every restored process runs again (the kernel notes when: running_us) */
+	for (i = 0; i < ncont; i++)
+		if (kill(cont[i], SIGCONT))
+			fprintf(stderr, "orthros-rescue: pid %d: SIGCONT: %s\n", (int)cont[i],
+				strerror(errno));
+	for (i = 0; i < nres; i++)
+		if (res[i].outcome == ORTHROS_RESCUE_RESTORED)
+			ioctl(fd, ORTHROS_FAILOVER_RESCUED, &res[i]);
 	/* what is still held (pages named twice, skipped processes) goes back now */
 	rfd = open(ORTHROS_RESCUE_DEVICE, O_RDONLY);
 	if (rfd < 0 || ioctl(rfd, ORTHROS_RESCUE_RELEASE, &rel))
