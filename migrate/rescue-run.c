@@ -202,27 +202,32 @@ static unsigned int stage_extract(int fd, const char *dir, uint32_t dead, struct
 
 /*
  * The processes of a tree, from the "pids" array of `orthros-rescue write
- * --json`, appended to cont[*n] (at most MAX_CONT in all).  Returns how
- * many it found.
+ * --json` ("[1, 2, 3]"), appended to cont[*n]: how many, or -1 (and cont
+ * as it was) if the array is not whole or does not fit in MAX_CONT in all.
  */
-static unsigned int tree_pids(const char *json, pid_t *cont, unsigned int *n)
+static int tree_pids(const char *json, pid_t *cont, unsigned int *n)
 {
 	const char *p = strstr(json, "\"pids\": [");
-	unsigned int found = 0;
+	unsigned int first = *n;
 	char *end;
 	long v;
 
-	for (p = p ? p + 9 : NULL; p && *p && *p != ']'; p = end) {
+	if (!p)
+		return -1;
+	for (p += 9; *p != ']'; p = end) {
 		v = strtol(p, &end, 10);
-		if (end == p) {
-			end = (char *)p + 1;
-			continue;
+		if (end == p || v <= 0 || v > INT32_MAX || (*end != ',' && *end != ']') ||
+		    *n >= MAX_CONT) {
+			*n = first;
+			return -1;
 		}
-		found++;
-		if (v > 0 && *n < MAX_CONT)
-			cont[(*n)++] = (pid_t)v;
+		cont[(*n)++] = (pid_t)v;
+		if (*end == ',')
+			end++;
+		while (*end == ' ')
+			end++;
 	}
-	return found;
+	return (int)(*n - first);
 }
 
 /*
@@ -244,11 +249,13 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 
 	mark(fd, "restore", 0);
 	for (i = 0; i < nres; i++) {
-		char path[512], rec[600], out[4096], json[4096];
+		static char json[65536];
+		char path[512], rec[600], out[4096];
 		char *wav[] = { "orthros-rescue", "write", "--records", rec, "--out", path, "--json",
 				"--release", NULL };
 		char *rav[] = { "orthros-rescue", "restore", "--dir", path, "--stopped", NULL };
 		unsigned int first = ncont;
+		int n;
 		uint64_t t0 = mono_us();
 
 		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
@@ -264,7 +271,19 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 		res[i].images_us = mono_us() - t0;
 		res[i].nr_threads = json_u64(json, "threads");
 		res[i].bytes = json_u64(json, "bytes");
-		res[i].nr_procs = tree_pids(json, cont, &ncont);
+		{
+			const char *p = strstr(json, "\"pids\": [");
+
+			for (res[i].nr_procs = 1; p && *p && *p != ']'; p++)
+				res[i].nr_procs += *p == ',';
+		}
+		n = tree_pids(json, cont, &ncont);
+		if (n <= 0) {
+			/* its processes cannot all be named: it continues at once */
+			fprintf(stderr, "orthros-rescue: pid %u: its tree's pids do not fit: it runs as soon as it is restored\n",
+				res[i].pid);
+			rav[4] = NULL;
+		}
 		t0 = mono_us();
 		if (run(rav, out, sizeof(out), err, sizeof(err))) {
 			res[i].outcome = ORTHROS_RESCUE_SKIPPED;

@@ -122,6 +122,7 @@ void orthros_netlock_release(struct orthros_netlock_counts *c)
 	struct sk_buff *skb;
 	u64 delivered = 0;
 
+	memset(c, 0, sizeof(*c));
 	if (!registered)
 		return;
 	__skb_queue_head_init(&q);
@@ -143,6 +144,7 @@ void orthros_netlock_release(struct orthros_netlock_counts *c)
 		local_bh_enable();
 		dev_put(dev);
 		delivered++;
+		cond_resched();
 	}
 	spin_lock_bh(&held.lock);
 	counts.delivered += delivered;
