@@ -2257,9 +2257,9 @@ static void rewrite_timens(const char *dir, int64_t mono_off, int64_t boot_off)
  * ymm registers come back zero (seen with criu's own dump and restore too).
  * So criu leaves the tasks stopped (--leave-stopped), and each thread gets
  * the XSAVE area from the records with PTRACE_SETREGSET(NT_X86_XSTATE), the
- * way a debugger sets it; then the processes continue (SIGCONT).
+ * way a debugger sets it; then, unless @stopped, the processes continue
+ * (SIGCONT).
  */
-/* Put back each thread's FPU state; then, unless @stopped, continue the tree. */
 static void fix_fpu_and_continue(const char *dir, bool stopped)
 {
 	char path[4200];

@@ -202,32 +202,35 @@ static unsigned int stage_extract(int fd, const char *dir, uint32_t dead, struct
 
 /*
  * The processes of a tree, from the "pids" array of `orthros-rescue write
- * --json` ("[1, 2, 3]"), appended to cont[*n]: how many, or -1 (and cont
- * as it was) if the array is not whole or does not fit in MAX_CONT in all.
+ * --json` ("[1, 2, 3]"): how many it names (at least 1), appended to
+ * cont[*n] when the array is whole and fits in MAX_CONT in all; *whole says
+ * whether it was (else cont is as it was).
  */
-static int tree_pids(const char *json, pid_t *cont, unsigned int *n)
+static unsigned int tree_pids(const char *json, pid_t *cont, unsigned int *n, bool *whole)
 {
 	const char *p = strstr(json, "\"pids\": [");
-	unsigned int first = *n;
+	unsigned int first = *n, found = 0;
 	char *end;
 	long v;
 
-	if (!p)
-		return -1;
-	for (p += 9; *p != ']'; p = end) {
+	*whole = p != NULL;
+	for (p = p ? p + 9 : ""; *p && *p != ']'; p = end) {
 		v = strtol(p, &end, 10);
-		if (end == p || v <= 0 || v > INT32_MAX || (*end != ',' && *end != ']') ||
-		    *n >= MAX_CONT) {
-			*n = first;
-			return -1;
+		if (end == p) {
+			end = (char *)p + 1;
+			continue;
 		}
-		cont[(*n)++] = (pid_t)v;
-		if (*end == ',')
-			end++;
-		while (*end == ' ')
-			end++;
+		found++;
+		if (v <= 0 || v > INT32_MAX || (*end != ',' && *end != ']') || *n >= MAX_CONT)
+			*whole = false;
+		else if (*whole)
+			cont[(*n)++] = (pid_t)v;
 	}
-	return (int)(*n - first);
+	if (*p != ']' || !found)
+		*whole = false;
+	if (!*whole)
+		*n = first;
+	return found ? found : 1;
 }
 
 /*
@@ -255,7 +258,7 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 				"--release", NULL };
 		char *rav[] = { "orthros-rescue", "restore", "--dir", path, "--stopped", NULL };
 		unsigned int first = ncont;
-		int n;
+		bool whole;
 		uint64_t t0 = mono_us();
 
 		if (res[i].outcome == ORTHROS_RESCUE_SKIPPED)
@@ -271,14 +274,8 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 		res[i].images_us = mono_us() - t0;
 		res[i].nr_threads = json_u64(json, "threads");
 		res[i].bytes = json_u64(json, "bytes");
-		{
-			const char *p = strstr(json, "\"pids\": [");
-
-			for (res[i].nr_procs = 1; p && *p && *p != ']'; p++)
-				res[i].nr_procs += *p == ',';
-		}
-		n = tree_pids(json, cont, &ncont);
-		if (n <= 0) {
+		res[i].nr_procs = tree_pids(json, cont, &ncont, &whole);
+		if (!whole) {
 			/* its processes cannot all be named: it continues at once */
 			fprintf(stderr, "orthros-rescue: pid %u: its tree's pids do not fit: it runs as soon as it is restored\n",
 				res[i].pid);
