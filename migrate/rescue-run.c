@@ -242,6 +242,32 @@ static unsigned int tree_pids(const char *json, pid_t *cont, unsigned int *n, bo
  * new active and 0.6-1.0 s beside the standard workloads restored before it;
  * their four restores took 226, 297, 466 and 781 ms in that order).
  */
+/*
+ * The dead OS's cores (phase "cpus") began coming online at the takeover,
+ * beside the devices, the file system and the network: criu restores with
+ * them, so wait until the phase has ended (at most 30 s; none open: at once).
+ */
+static void wait_cores(int fd)
+{
+	static struct orthros_failover_status fo;
+	unsigned int i, tries;
+	bool open = true;
+
+	for (tries = 0; tries < 3000 && open; tries++) {
+		if (tries)
+			usleep(10000);
+		if (ioctl(fd, ORTHROS_FAILOVER_STATUS, &fo))
+			return;
+		open = false;
+		for (i = 0; i < fo.nr_phases && i < ORTHROS_MAX_PHASES; i++)
+			if (!strncmp(fo.phases[i].name, "cpus", sizeof(fo.phases[i].name)) &&
+			    fo.phases[i].duration_us == ~0ULL)
+				open = true;
+	}
+	if (open)
+		fprintf(stderr, "orthros-rescue: the dead OS's cores are still coming online after 30 s: restoring without waiting for them\n");
+}
+
 static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, unsigned int nres)
 {
 	struct orthros_rescue_release rel = { .flags = ORTHROS_RX_RELEASE_ALL };
@@ -250,6 +276,7 @@ static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, 
 	char err[256];
 	int rfd;
 
+	wait_cores(fd);
 	mark(fd, "restore", 0);
 	for (i = 0; i < nres; i++) {
 		static char json[65536];

@@ -16,10 +16,10 @@ teardown() {
 	rm -rf "$TMPD"
 }
 
-# A fresh pair for a test that kills one of the OSes.
+# A fresh pair for a test that kills one of the OSes (PARAMS: more for the active).
 fresh() {
 	vm kill >/dev/null
-	vm up --timeout 180
+	vm up --timeout 180 ${1:+--append "$1"}
 }
 
 
@@ -59,10 +59,12 @@ for n, s in (("active", a), ("backup", b)):
 PY
 }
 
-# crash KIND CAUSE-TEXT KIND-IN-STATUS: crash the active, the backup must say so
+# crash KIND CAUSE-TEXT KIND-IN-STATUS [MAX-PERIODS [PARAMS]]: crash the active
+# (started with PARAMS), the backup must say so (within MAX-PERIODS heartbeat
+# periods of the injected fault; -MAX: in more than MAX)
 crash_detected() {
-	local kind=$1 cause=$2 fkind=$3 st pid
-	fresh || return 1
+	local kind=$1 cause=$2 fkind=$3 periods=${4:-} st pid
+	fresh "${5:-}" || return 1
 	wait_for 30 "the backup to watch its active" peer_state_is backup alive || return 1
 	vm exec active --timeout 60 "orthros-crash $kind" >"$TMPD/crash.out" 2>&1 &
 	pid=$!
@@ -72,17 +74,26 @@ crash_detected() {
 	wait "$pid" 2>/dev/null
 	[ $rc -eq 0 ] || { cat "$TMPD/crash.out"; return 1; }
 	st=$(status_json backup) || return 1
-	python3 - "$st" "$cause" "$fkind" <<'PY' || return 1
+	python3 - "$st" "$cause" "$fkind" "$periods" <<'PY' || return 1
 import json, sys
-s, cause, kind = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-f = s.get("failure")
+s, cause, kind, periods = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+f, h = s.get("failure"), s["heartbeat"]
 assert f, f"no failure in status: {s}"
 assert s["peer"]["state"] == "failed", s["peer"]
 assert f["ordinal"] == 1 and f["kind"] == kind, f
 assert cause in f["cause"], f"cause {f['cause']!r} lacks {cause!r}"
 assert f["detect_latency_us"] > 0 and f["last_beat"] > 0, f
+p = h["probes"]
 print(f"figure: detected: {f['cause']}; latency {f['detect_latency_us'] / 1000:.3f} ms from the "
-      f"{f['latency_from']}; last beat #{f['last_beat_count']}")
+      f"{f['latency_from']}; last beat #{f['last_beat_count']}; NMI probes {p['sent']} sent, "
+      f"{p['answered']} answered, {p['irqs_off']} with interrupts off")
+if periods:
+    lim = abs(int(periods)) * h["period_ms"] * 1000
+    assert f["latency_from"] == "injected fault", f
+    if int(periods) > 0:
+        assert f["detect_latency_us"] <= lim, f"latency {f['detect_latency_us']} us > {lim} us"
+    else:
+        assert f["detect_latency_us"] > lim, f"latency {f['detect_latency_us']} us <= {lim} us"
 PY
 	grep -F "orthros: " "$TOP/build/vm/$VM/console-backup_a.log" | grep -E "failed|last beat|latency" | tr -d '\r'
 	return 0
@@ -91,8 +102,16 @@ PY
 # A panic in a system call, in a file write and in user code: failover.t checks
 # each one's cause and latency on its way to the failover; an oops: crash.t's
 # LKDTM matrix (BUG, ACCESS_NULL, EXCEPTION ...).
-t_detects_hard_hang() {
-	crash_detected hang "heartbeat timeout" "heartbeat timeout"
+# A hard hang (every core spinning with interrupts off, no panic): the NMI
+# probes find the active's beat core with interrupts off and the backup
+# declares it failed within 3 periods of the fault; the control, the active
+# answering no probe (orthros_hb_probe=off), waits for the K periods.
+t_detects_hard_hang_within_3_periods() {
+	crash_detected hang "its core running with interrupts off (NMI probes)" "heartbeat timeout" 3
+}
+
+t_hard_hang_unprobed_waits_k_periods() {
+	crash_detected hang "no beat for 500 ms (5 beats" "heartbeat timeout" -3 orthros_hb_probe=off
 }
 
 t_detects_sysrq_crash() {
@@ -135,8 +154,10 @@ for n, s in (("active", a), ("backup", b)):
     assert s["peer"]["state"] == "alive", (n, s["peer"], h)
     assert "failure" not in s, (n, s["failure"])
     limit = h["period_ms"] * h["misses"] * 1000
+    p = h["probes"]
     print(f"figure: {n}: {h['beats_seen']} beats seen, longest gap {h['max_gap_us'] / 1000:.1f} ms "
-          f"(failure after {limit / 1000:.0f} ms)")
+          f"(failure after {limit / 1000:.0f} ms); NMI probes of late beats: {p['sent']} sent, "
+          f"{p['answered']} answered, {p['irqs_off']} with interrupts off")
     assert h["beats_seen"] >= secs * 1000 / h["period_ms"] * 0.5, (n, h)
 PY
 }

@@ -92,16 +92,20 @@ survive() {
 		want="$want $(pid_of $p):restored"
 	done
 	expect_eq "outcomes" "$o" "$(tr ' ' '\n' <<<"$want" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" || return 1
-	# with processes to restore the freed cores come first (phase cpus,
-	# before restore): criu's restore on one core took twice as long
-	python3 - "$TMPD/st.json" <<'PY' || fail "the cores did not come before the restore" || return 1
+	# with processes to restore the freed cores come online from the
+	# takeover on (phase cpus, begun before the devices, beside them) and the
+	# restore waits for them: criu's restore on one core took twice as long
+	python3 - "$TMPD/st.json" <<'PY' || fail "the cores did not come beside the devices and before the restore" || return 1
 import json, sys
 fo = json.load(open(sys.argv[1]))["failover"]
 ph = {p["name"]: p for p in fo["phases"]}
-c, r = ph["cpus"], ph["restore"]
+c, d, r = ph["cpus"], ph["devices"], ph["restore"]
+assert c["start_us"] <= d["start_us"] < c["start_us"] + (c["duration_us"] or 0), (c, d)
 assert c["duration_us"] and c["start_us"] + c["duration_us"] <= r["start_us"] < fo["service_back_us"], (c, r, fo["service_back_us"])
-print("figure: phase cpus at %.1f ms took %.1f ms, restore at %.1f ms, service back at %.1f ms" % (
-    c["start_us"] / 1e3, c["duration_us"] / 1e3, r["start_us"] / 1e3, fo["service_back_us"] / 1e3))
+print("figure: phase cpus at %.1f ms took %.1f ms (devices at %.1f ms), restore at %.1f ms, service back at %.1f ms" % (
+    c["start_us"] / 1e3, c["duration_us"] / 1e3, d["start_us"] / 1e3, r["start_us"] / 1e3, fo["service_back_us"] / 1e3))
+print("figure: timeline (ms): " + ", ".join("%s%s %.0f+%.0f" % ({"critical": "*", "after": ">"}.get(p["path"], ""),
+      p["name"], p["start_us"] / 1e3, (p["duration_us"] or 0) / 1e3) for p in fo["phases"]))
 PY
 	for p in $PIDS; do
 		vm exec backup "test -d /proc/$p" || fail "pid $p does not run on the new active" || return 1

@@ -329,6 +329,9 @@ static void print_hb_json(const struct peer *pr)
 	       "\"beats_sent\":%llu,\"beats_seen\":%llu,\"max_gap_us\":%llu",
 	       h->period_ms, h->misses, (unsigned long long)h->beats_sent,
 	       (unsigned long long)h->beats_seen, (unsigned long long)h->max_gap_us);
+	printf(",\"probes\":{\"sent\":%llu,\"answered\":%llu,\"irqs_off\":%llu}",
+	       (unsigned long long)h->probes_sent, (unsigned long long)h->probes_answered,
+	       (unsigned long long)h->probes_irqs_off);
 	if (h->last_beat_tsc)
 		printf(",\"last_beat_ago_ms\":%.1f",
 		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000);
@@ -373,6 +376,10 @@ static void print_hb_text(const struct peer *pr)
 		printf(", last %.1f ms ago, longest gap %.1f ms",
 		       (tsc_us(h, h->now_tsc) - tsc_us(h, h->last_beat_tsc)) / 1000,
 		       h->max_gap_us / 1000.0);
+	if (h->probes_sent)
+		printf("; %llu NMI probes of late beats, %llu answered, %llu with interrupts off",
+		       (unsigned long long)h->probes_sent, (unsigned long long)h->probes_answered,
+		       (unsigned long long)h->probes_irqs_off);
 	printf("\n");
 	printf("liveness: ");
 	if (h->core_stall_ms)

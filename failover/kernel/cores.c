@@ -26,6 +26,8 @@
 
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/orthros.h>
@@ -177,6 +179,15 @@ static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 		return cpu;
 	}
 	record_cores(apic);
+	/*
+	 * Its delay loop: the TSC's cycles per jiffy, the boot core's
+	 * (lpj_fine, from the TSC frequency the loader passed: the machine's
+	 * one clock).  Without a preset value each added core measured it
+	 * against the timer, which under TCG took 0.5 s and failed
+	 * ("calibrate_delay_direct() failed to get a good estimate").
+	 */
+	if (!preset_lpj && lpj_fine)
+		preset_lpj = lpj_fine;
 	err = add_cpu(cpu);
 	if (err) {
 		pr_err("APIC %u (CPU %d) did not come online: %d\n", apic, cpu, err);

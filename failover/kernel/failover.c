@@ -11,8 +11,10 @@
  *             nothing but its hang; keep the highest one but the BSP for
  *             the next backup
  *   cpus      if the dead OS registered protected processes (criu restores
- *             them faster with the cores): bring the stopped cores online
- *             here but the BSP and the kept one (cores.c)
+ *             them faster with the cores): start bringing the stopped cores
+ *             online but the BSP and the kept one (cores.c), in a work
+ *             item beside what follows; the rescue waits for them before
+ *             its restore
  *   devices   claim the dead OS's PCI functions (orthros_takeover=, from the
  *             profile) and rescan: the drivers bind and reset the devices
  *   role      this OS becomes the active one; the dead one is "taken over"
@@ -160,7 +162,21 @@ static struct orthros_failover_phase *find_open(const char *name)
 }
 
 static struct work_struct cpus_work;
-static bool cpus_taken;		/* phase cpus ran (once per boot: one failover) */
+static bool cpus_taken;		/* phase cpus began (once per boot: one failover) */
+static int cpus_phase = -1;	/* its index in fo.phases */
+
+/*
+ * Under fo_lock: phase "cpus" begins, unless it has: the dead OS's cores
+ * come online in a work item (take_cpus()), beside whatever runs next.
+ */
+static void start_cpus(void)
+{
+	if (cpus_taken)
+		return;
+	cpus_taken = true;
+	cpus_phase = phase_begin("cpus") ? fo.nr_phases - 1 : -1;
+	schedule_work(&cpus_work);
+}
 
 /* Under fo_lock: the network lock's held packets go in (netlock.c). */
 static void netunlock(void)
@@ -183,7 +199,7 @@ static void fail(const char *why)
 	netunlock();
 	strscpy(fo.error, why, sizeof(fo.error));
 	pr_emerg("failover stopped: %s\n", why);
-	schedule_work(&cpus_work);	/* the cores, all the same */
+	start_cpus();	/* the cores, all the same */
 }
 
 static u32 fail_kind;		/* how the dead OS was found dead */
@@ -289,15 +305,13 @@ static void takeover(struct work_struct *w)
 	/*
 	 * Processes to restore: criu restores them with the cores (measured:
 	 * the standard protected workloads' restore took 2.3-4.5 s with them,
-	 * 5-10 s on this OS's one core), so they come first.  None: the cores
-	 * wait until the service is back (take_cpus(), at "done").
+	 * 5-10 s on this OS's one core), so they start coming online now,
+	 * beside the devices, the file system and the network, and the rescue
+	 * waits for them before its restore (rescue-run.c).  None: the cores
+	 * wait until the service is back ("done").
 	 */
-	if (!rescue_off && orthros_protect_count(ordinal)) {
-		cpus_taken = true;
-		p = phase_begin("cpus");
-		orthros_take_cores();
-		phase_end(p);
-	}
+	if (!rescue_off && orthros_protect_count(ordinal))
+		start_cpus();
 
 	p = phase_begin("devices");
 	err = take_devices();
@@ -317,28 +331,18 @@ out:
 }
 
 /*
- * Phase "cpus" once the service is back (or the failover stopped), unless
- * the takeover ran it: grow into the dead OS's stopped cores (cores.c).
- * fo_lock is not held across the hotplug, which takes
- * hundreds of milliseconds under TCG: the script marks the next backup's
- * phase meanwhile.
+ * Phase "cpus", begun by start_cpus() at the takeover (processes to
+ * restore), at "done" or when the failover stopped: grow into the dead OS's
+ * stopped cores (cores.c).  fo_lock is not held across the hotplug, which
+ * takes hundreds of milliseconds under TCG: the takeover and the script go
+ * on meanwhile.
  */
 static void take_cpus(struct work_struct *w)
 {
-	int i;
-
-	mutex_lock(&fo_lock);
-	if (cpus_taken) {	/* once: at takeover, done, or failed */
-		mutex_unlock(&fo_lock);
-		return;
-	}
-	cpus_taken = true;
-	i = phase_begin("cpus") ? fo.nr_phases - 1 : -1;
-	mutex_unlock(&fo_lock);
 	orthros_take_cores();
 	mutex_lock(&fo_lock);
-	if (i >= 0)
-		phase_end(&fo.phases[i]);
+	if (cpus_phase >= 0)
+		phase_end(&fo.phases[cpus_phase]);
 	mutex_unlock(&fo_lock);
 }
 
@@ -421,7 +425,7 @@ static long do_mark(const struct orthros_failover_mark __user *uarg)
 		netunlock();
 		pr_emerg("failover done, %llu.%03llu ms after the failure\n",
 			 fo.service_back_us / 1000, fo.service_back_us % 1000);
-		schedule_work(&cpus_work);
+		start_cpus();
 	} else if (m.end) {
 		p = find_open(m.name);
 		if (!p) {

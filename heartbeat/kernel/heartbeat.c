@@ -12,6 +12,16 @@
  * its log into the notice record, raises its notice word and sends an NMI,
  * which arrives even when the receiver runs with interrupts off.
  *
+ * A hang with interrupts off is confirmed sooner (confirm_hang()): once the
+ * peer's beat is late by half a period, the watcher probes the peer's beat
+ * core with an NMI, which it answers from its NMI handler, saying whether
+ * the context it interrupted had interrupts off.  Two answers at least a
+ * quarter period apart (by the peer's clock), both with interrupts off and
+ * no beat between them, and the peer is declared failed once its beat is
+ * 2.5 periods late: its timer cannot beat.  A peer that answers with
+ * interrupts on, or does not answer (its virtual CPU not scheduled, under
+ * TCG), is declared failed after the K periods only.
+ *
  * Before it acts on a failure the detecting OS checks the shared memory (the
  * header, the roles, the peer's record); when anything does not check it
  * says why and refuses to act on it.
@@ -68,6 +78,19 @@ static int __init parse_orthros_hb(char *arg)
 }
 early_param("orthros_hb", parse_orthros_hb);
 
+/*
+ * orthros_hb_probe=off: this OS neither probes its peer nor answers its
+ * peer's probes; a hang of either waits for the K periods.
+ */
+static bool probe_off;
+
+static int __init parse_orthros_hb_probe(char *arg)
+{
+	probe_off = arg && !strcmp(arg, "off");
+	return 0;
+}
+early_param("orthros_hb_probe", parse_orthros_hb_probe);
+
 static struct {
 	raw_spinlock_t lock;
 	u32 self, peer, peer_apic, peer_role;
@@ -82,9 +105,17 @@ static struct {
 	char refused[160];
 	bool failure_valid;
 	struct orthros_shm_failure failure;
+	/* confirm_hang(): the NMI probes of a late peer */
+	u32 probe;			/* the probe sent and not yet answered, 0: none */
+	u32 probe_seq;
+	u64 probe_tsc;			/* when it was sent */
+	u32 off_answers;		/* answers with interrupts off since its last beat */
+	u64 off_first_tsc;		/* the peer's time of the first of them */
+	bool hang_confirmed;
+	u64 probes_sent, probes_answered, probes_irqs_off;
 } hb = { .lock = __RAW_SPIN_LOCK_UNLOCKED(hb.lock) };
 
-static struct hrtimer beat_timer;
+static struct hrtimer beat_timer, check_timer;
 static struct irq_work nmi_work;
 static struct work_struct declare_work;
 static int beat_cpu;
@@ -116,6 +147,9 @@ static void watch(u32 peer, const struct orthros_shm_os *os, u32 generation, u64
 	hb.beats_seen = 0;
 	hb.declared = false;
 	hb.refused[0] = '\0';
+	hb.probe = 0;
+	hb.off_answers = 0;
+	hb.hang_confirmed = false;
 	hb.state = !peer ? ORTHROS_PEER_NONE : os->state == ORTHROS_OS_UP ?
 		ORTHROS_PEER_ALIVE : ORTHROS_PEER_BOOTING;
 	if (hb.state == ORTHROS_PEER_ALIVE)
@@ -148,6 +182,8 @@ static void beat_ipi(void)
 			hb.last_count = count;
 			hb.last_beat_tsc = now;
 			hb.beats_seen++;
+			hb.off_answers = 0;
+			hb.hang_confirmed = false;
 			if (hb.state == ORTHROS_PEER_BOOTING) {
 				hb.state = ORTHROS_PEER_ALIVE;
 				orthros_failover_watched();
@@ -155,6 +191,67 @@ static void beat_ipi(void)
 		}
 	}
 	raw_spin_unlock(&hb.lock);
+}
+
+/*
+ * The peer's beat is late (since: its last beat, or when watching began):
+ * probe its beat core by NMI and read the answers.  Under hb.lock.
+ */
+static void confirm_hang(u32 peer, u64 now, u64 since)
+{
+	struct orthros_shm_beat *b = orthros_shm_beat(peer);
+	u64 answered;
+
+	if (now - since < tsc_of_ms((u64)period_ms * 3 / 2)) {
+		hb.off_answers = 0;
+		return;
+	}
+	if (hb.probe && READ_ONCE(b->probe_ack) == hb.probe) {
+		/* the answer is complete before its number */
+		smp_rmb();
+		answered = READ_ONCE(b->probe_tsc);
+		hb.probe = 0;
+		if (answered < hb.probe_tsc)
+			return;	/* an answer left by an earlier OS of that ordinal */
+		hb.probes_answered++;
+		if (READ_ONCE(b->probe_irqs_off) && READ_ONCE(b->count) == hb.last_count) {
+			hb.probes_irqs_off++;
+			if (!hb.off_answers++)
+				hb.off_first_tsc = answered;
+			else if (answered - hb.off_first_tsc >= tsc_of_ms(period_ms) / 4)
+				hb.hang_confirmed = true;
+		} else {
+			hb.off_answers = 0;
+		}
+	}
+	if (!hb.probe && !hb.hang_confirmed) {
+		hb.probe = ++hb.probe_seq ? hb.probe_seq : ++hb.probe_seq;
+		hb.probe_tsc = now;
+		WRITE_ONCE(b->probe, hb.probe);
+		/* the probe's number is out before the NMI */
+		smp_wmb();
+		orthros_send_nmi(hb.peer_apic);
+		hb.probes_sent++;
+	}
+	if (hb.hang_confirmed && now - since >= tsc_of_ms((u64)period_ms * 5 / 2))
+		suspect(ORTHROS_FAIL_HEARTBEAT, now);
+}
+
+/* Every quarter period, on the beat core: a late peer is probed. */
+static enum hrtimer_restart check_tick(struct hrtimer *t)
+{
+	u64 now = orthros_tsc();
+
+	hrtimer_forward_now(t, ms_to_ktime(max(period_ms / 4, 1U)));
+	if (!orthros_shm)
+		return HRTIMER_RESTART;
+	raw_spin_lock(&hb.lock);
+	/* the K periods stay beat_tick()'s; a peer not yet heard is not probed */
+	if (!probe_off && hb.peer && !hb.declared && !hb.pending_kind &&
+	    hb.state == ORTHROS_PEER_ALIVE && hb.last_beat_tsc && now > hb.last_beat_tsc)
+		confirm_hang(hb.peer, now, hb.last_beat_tsc);
+	raw_spin_unlock(&hb.lock);
+	return HRTIMER_RESTART;
 }
 
 static enum hrtimer_restart beat_tick(struct hrtimer *t)
@@ -259,15 +356,37 @@ static void park_if_asked(struct pt_regs *regs)
 		native_halt();
 }
 
+/*
+ * A probe from the peer (confirm_hang()): answer it, saying whether this
+ * core was running with interrupts off.
+ */
+static bool answer_probe(struct pt_regs *regs)
+{
+	struct orthros_shm_beat *mine = orthros_shm_beat(hb.self);
+	u32 want = READ_ONCE(mine->probe);
+
+	if (probe_off || !want || want == READ_ONCE(mine->probe_ack))
+		return false;
+	WRITE_ONCE(mine->probe_irqs_off, !(regs->flags & X86_EFLAGS_IF));
+	WRITE_ONCE(mine->probe_tsc, orthros_tsc());
+	/* the answer before its number */
+	smp_wmb();
+	WRITE_ONCE(mine->probe_ack, want);
+	return true;
+}
+
 /* The failure notice: an NMI, maybe with interrupts off here. */
 static int notice_nmi(unsigned int type, struct pt_regs *regs)
 {
 	u32 peer = READ_ONCE(hb.peer);
+	bool probed = false;
 
-	if (orthros_shm)
+	if (orthros_shm && hb.self) {
 		park_if_asked(regs);
+		probed = answer_probe(regs);
+	}
 	if (!orthros_shm || !peer || !READ_ONCE(orthros_shm_beat(peer)->notice))
-		return NMI_DONE;
+		return probed ? NMI_HANDLED : NMI_DONE;
 	if (READ_ONCE(hb.declared) || READ_ONCE(hb.pending_kind))
 		return NMI_HANDLED;
 	WRITE_ONCE(hb.pending_tsc, orthros_tsc());
@@ -329,6 +448,7 @@ static void declare(struct work_struct *w)
 	struct orthros_shm_os os;
 	unsigned long flags;
 	char why[160] = "";
+	bool confirmed;
 	u64 fault;
 
 	raw_spin_lock_irqsave(&hb.lock, flags);
@@ -338,6 +458,7 @@ static void declare(struct work_struct *w)
 	f.last_beat_tsc = hb.last_beat_tsc;
 	f.last_beat_count = hb.last_count;
 	memcpy(f.cause, hb.pending_cause, sizeof(f.cause));
+	confirmed = hb.hang_confirmed;
 	raw_spin_unlock_irqrestore(&hb.lock, flags);
 	if (!f.kind || !f.ordinal)
 		return;
@@ -379,6 +500,13 @@ static void declare(struct work_struct *w)
 		f.cause[sizeof(f.cause) - 1] = '\0';	/* orthros_live_check() said */
 		break;
 	default:
+		if (confirmed) {
+			snprintf(f.cause, sizeof(f.cause),
+				 "heartbeat timeout: no beat for %u ms, its core running with interrupts off (NMI probes)",
+				 period_ms * 5 / 2);
+			f.missed = 3;
+			break;
+		}
 		snprintf(f.cause, sizeof(f.cause),
 			 "heartbeat timeout: no beat for %u ms (%u beats of %u ms)",
 			 period_ms * misses, misses, period_ms);
@@ -557,6 +685,9 @@ static long hb_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	st->failure_valid = hb.failure_valid;
 	memcpy(st->refused, hb.refused, sizeof(st->refused));
 	st->failure = hb.failure;
+	st->probes_sent = hb.probes_sent;
+	st->probes_answered = hb.probes_answered;
+	st->probes_irqs_off = hb.probes_irqs_off;
 	raw_spin_unlock_irqrestore(&hb.lock, flags);
 	orthros_live_status(st);
 	err = copy_to_user((void __user *)arg, st, sizeof(*st)) ? -EFAULT : 0;
@@ -612,6 +743,7 @@ static void announce_up(void)
 static void start_timer(void *unused)
 {
 	hrtimer_start(&beat_timer, ms_to_ktime(period_ms), HRTIMER_MODE_REL_PINNED);
+	hrtimer_start(&check_timer, ms_to_ktime(max(period_ms / 4, 1U)), HRTIMER_MODE_REL_PINNED);
 }
 
 static int __init orthros_hb_init(void)
@@ -639,9 +771,12 @@ static int __init orthros_hb_init(void)
 	orthros_live_start(hb.self, period_ms);
 	hrtimer_init(&beat_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED);
 	beat_timer.function = beat_tick;
+	hrtimer_init(&check_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED);
+	check_timer.function = check_tick;
 	beat_cpu = cpumask_first(cpu_online_mask);
 	smp_call_function_single(beat_cpu, start_timer, NULL, 1);
-	pr_info("heartbeat every %u ms, peer failed after %u missed beats\n", period_ms, misses);
+	pr_info("heartbeat every %u ms, peer failed after %u missed beats%s\n", period_ms, misses,
+		probe_off ? "" : " (2.5 when NMI probes find its core with interrupts off)");
 	return 0;
 }
 late_initcall(orthros_hb_init);

@@ -171,8 +171,9 @@ struct orthros_shm_beat {
 	__u64 fault_tsc;		/* an injected fault, when one was */
 	__u64 parked;			/* its cores parked by its peer's stop NMI */
 	__u32 stall_ms;			/* a core whose beats stop this long failed; 0: off */
-	__u32 pad0;
-	__u64 pad1;
+	__u32 probe;			/* written by its peer: answer probe N (an NMI) */
+	__u32 probe_ack;		/* the last probe it answered, from its NMI handler */
+	__u32 probe_irqs_off;		/* 1: that NMI interrupted it with interrupts off */
 	struct orthros_shm_core core[ORTHROS_SHM_MAX_APICS];	/* by CPU number */
 	__u32 wd_period_ms;		/* 0: no user-space watchdog */
 	__u32 wd_misses;		/* its beats missed this many periods: failed */
@@ -181,7 +182,8 @@ struct orthros_shm_beat {
 	__u64 wd_count;			/* its beats */
 	__u64 wd_tsc;			/* its last beat */
 	char wd_check[ORTHROS_WD_CHECK_LEN];	/* what it runs, for the cause */
-	__u8 pad3[512 - 64 - 16 * ORTHROS_SHM_MAX_APICS - 32 - ORTHROS_WD_CHECK_LEN];
+	__u64 probe_tsc;		/* when it answered the last probe */
+	__u8 pad3[512 - 64 - 16 * ORTHROS_SHM_MAX_APICS - 32 - ORTHROS_WD_CHECK_LEN - 8];
 };
 
 #define ORTHROS_CAUSE_LEN	256
@@ -398,6 +400,10 @@ struct orthros_hb_status {
 	__u32 wd_misses;
 	__u32 wd_pid;
 	__u64 wd_count;
+	/* NMI probes of a peer whose beats are late (heartbeat.c: confirm_hang) */
+	__u64 probes_sent;
+	__u64 probes_answered;
+	__u64 probes_irqs_off;		/* answered from a context with interrupts off */
 };
 #define ORTHROS_HB_STATUS	_IOR(0xb8, 3, struct orthros_hb_status)
 
