@@ -234,15 +234,6 @@ static unsigned int tree_pids(const char *json, pid_t *cont, unsigned int *n, bo
 }
 
 /*
- * Stage restore: the images of each extracted process (its dead pages given
- * back as they are written), then criu restore, each tree left stopped;
- * then every restored process continues at once, and every outcome goes to
- * the kernel.  A tree continued at once would compete for the cores with the
- * restores after it (measured: criu's start alone took 0.07 s on an idle
- * new active and 0.6-1.0 s beside the standard workloads restored before it;
- * their four restores took 226, 297, 466 and 781 ms in that order).
- */
-/*
  * The dead OS's cores (phase "cpus") began coming online at the takeover,
  * beside the devices, the file system and the network: criu restores with
  * them, so wait until the phase has ended (at most 30 s; none open: at once).
@@ -268,6 +259,15 @@ static void wait_cores(int fd)
 		fprintf(stderr, "orthros-rescue: the dead OS's cores are still coming online after 30 s: restoring without waiting for them\n");
 }
 
+/*
+ * Stage restore: the images of each extracted process (its dead pages given
+ * back as they are written), then criu restore, each tree left stopped;
+ * then every restored process continues at once, and every outcome goes to
+ * the kernel.  A tree continued at once would compete for the cores with the
+ * restores after it (measured: criu's start alone took 0.07 s on an idle
+ * new active and 0.6-1.0 s beside the standard workloads restored before it;
+ * their four restores took 226, 297, 466 and 781 ms in that order).
+ */
 static void stage_restore(int fd, const char *dir, struct orthros_rescued *res, unsigned int nres)
 {
 	struct orthros_rescue_release rel = { .flags = ORTHROS_RX_RELEASE_ALL };

@@ -100,6 +100,9 @@ import json, sys
 fo = json.load(open(sys.argv[1]))["failover"]
 ph = {p["name"]: p for p in fo["phases"]}
 c, d, r = ph["cpus"], ph["devices"], ph["restore"]
+# beside the devices: a driver's probe disables CPU hotplug, the core waits and comes
+cores = json.load(open(sys.argv[1]))["cores"]
+assert cores["added"] and not [x for x in cores["refused"] if not x.endswith(":bsp")], cores
 assert c["start_us"] <= d["start_us"] < c["start_us"] + (c["duration_us"] or 0), (c, d)
 assert c["duration_us"] and c["start_us"] + c["duration_us"] <= r["start_us"] < fo["service_back_us"], (c, r, fo["service_back_us"])
 print("figure: phase cpus at %.1f ms took %.1f ms (devices at %.1f ms), restore at %.1f ms, service back at %.1f ms" % (

@@ -150,8 +150,9 @@ static void record_cores(int also)
 	struct orthros_shm_os self;
 	int cpu;
 
+	mutex_lock(&orthros_self_record_lock);
 	if (!orthros_shm_read_os(orthros_ordinal(), &self))
-		return;
+		goto out;
 	self.nr_apics = 0;
 	for_each_online_cpu(cpu)
 		if (self.nr_apics < ORTHROS_SHM_MAX_APICS)
@@ -159,12 +160,14 @@ static void record_cores(int also)
 	if (also >= 0 && self.nr_apics < ORTHROS_SHM_MAX_APICS)
 		self.apic_ids[self.nr_apics++] = also;
 	orthros_shm_write_os(&self);
+out:
+	mutex_unlock(&orthros_self_record_lock);
 }
 
 static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 {
 	const char *why, *code = refuse(dead, apic, &why);
-	int cpu, err;
+	int cpu, err, tries;
 
 	if (code) {
 		pr_info("APIC %u not added: %s\n", apic, why);
@@ -188,7 +191,13 @@ static int add_apic(const struct orthros_shm_os *dead, u32 apic)
 	 */
 	if (!preset_lpj && lpj_fine)
 		preset_lpj = lpj_fine;
-	err = add_cpu(cpu);
+	/*
+	 * A PCI driver's probe (the devices phase runs beside this one)
+	 * disables CPU hotplug for its duration: add_cpu() says -EBUSY then.
+	 * Try again for up to 10 s.
+	 */
+	for (tries = 0; (err = add_cpu(cpu)) == -EBUSY && tries < 500; tries++)
+		msleep(20);
 	if (err) {
 		pr_err("APIC %u (CPU %d) did not come online: %d\n", apic, cpu, err);
 		note(refused, sizeof(refused), apic, "no-start");

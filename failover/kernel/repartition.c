@@ -235,7 +235,10 @@ static void record_added(const struct orthros_repart_mem *st)
 	struct orthros_shm_os os;
 	u32 i, j;
 
+	/* phase cpus may be listing this OS's cores in the record meanwhile */
+	mutex_lock(&orthros_self_record_lock);
 	if (!orthros_shm_read_os(orthros_ordinal(), &os)) {
+		mutex_unlock(&orthros_self_record_lock);
 		pr_err("this OS's record does not check: the added memory is not recorded\n");
 		return;
 	}
@@ -264,6 +267,7 @@ static void record_added(const struct orthros_repart_mem *st)
 		os.ranges[os.nr_ranges++] = *a;
 	}
 	orthros_shm_write_os(&os);
+	mutex_unlock(&orthros_self_record_lock);
 }
 
 /* Hot-add and online one block; on failure nothing of it stays. */

@@ -16,8 +16,9 @@
  * peer's beat is late by half a period, the watcher probes the peer's beat
  * core with an NMI, which it answers from its NMI handler, saying whether
  * the context it interrupted had interrupts off.  Two answers at least a
- * quarter period apart (by the peer's clock), both with interrupts off and
- * no beat between them, and the peer is declared failed once its beat is
+ * quarter period apart (by the peer's clock), both with interrupts off, no
+ * beat and no local timer interrupt of that core between them, and the
+ * peer is declared failed once its beat is
  * 2.5 periods late: its timer cannot beat.  A peer that answers with
  * interrupts on, or does not answer (its virtual CPU not scheduled, under
  * TCG), is declared failed after the K periods only.
@@ -48,6 +49,7 @@
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 #include <asm/apic.h>
+#include <asm/hardirq.h>
 #include <asm/nmi.h>
 #include <asm/tsc.h>
 
@@ -111,6 +113,7 @@ static struct {
 	u64 probe_tsc;			/* when it was sent */
 	u32 off_answers;		/* answers with interrupts off since its last beat */
 	u64 off_first_tsc;		/* the peer's time of the first of them */
+	u64 off_first_irqs;		/* and its timer interrupts then */
 	bool hang_confirmed;
 	u64 probes_sent, probes_answered, probes_irqs_off;
 } hb = { .lock = __RAW_SPIN_LOCK_UNLOCKED(hb.lock) };
@@ -182,6 +185,7 @@ static void beat_ipi(void)
 			hb.last_count = count;
 			hb.last_beat_tsc = now;
 			hb.beats_seen++;
+			hb.probe = 0;		/* an answer to it would be of before this beat */
 			hb.off_answers = 0;
 			hb.hang_confirmed = false;
 			if (hb.state == ORTHROS_PEER_BOOTING) {
@@ -200,7 +204,7 @@ static void beat_ipi(void)
 static void confirm_hang(u32 peer, u64 now, u64 since)
 {
 	struct orthros_shm_beat *b = orthros_shm_beat(peer);
-	u64 answered;
+	u64 answered, irqs;
 
 	if (now - since < tsc_of_ms((u64)period_ms * 3 / 2)) {
 		hb.off_answers = 0;
@@ -211,19 +215,28 @@ static void confirm_hang(u32 peer, u64 now, u64 since)
 		smp_rmb();
 		answered = READ_ONCE(b->probe_tsc);
 		hb.probe = 0;
-		if (answered < hb.probe_tsc)
-			return;	/* an answer left by an earlier OS of that ordinal */
+		/* left by an earlier OS of that ordinal, or of before the last beat */
+		if (answered < hb.probe_tsc || answered < since)
+			return;
 		hb.probes_answered++;
+		irqs = READ_ONCE(b->probe_timer_irqs);
 		if (READ_ONCE(b->probe_irqs_off) && READ_ONCE(b->count) == hb.last_count) {
 			hb.probes_irqs_off++;
-			if (!hb.off_answers++)
+			if (!hb.off_answers++ || irqs != hb.off_first_irqs) {
+				/* a timer interrupt ran between the two: start again */
+				hb.off_answers = 1;
 				hb.off_first_tsc = answered;
-			else if (answered - hb.off_first_tsc >= tsc_of_ms(period_ms) / 4)
+				hb.off_first_irqs = irqs;
+			} else if (answered - hb.off_first_tsc >= tsc_of_ms(period_ms) / 4) {
 				hb.hang_confirmed = true;
+			}
 		} else {
 			hb.off_answers = 0;
 		}
 	}
+	/* unanswered for half a period (not scheduled, or not answering): again */
+	if (hb.probe && now - hb.probe_tsc > tsc_of_ms(period_ms) / 2)
+		hb.probe = 0;
 	if (!hb.probe && !hb.hang_confirmed) {
 		hb.probe = ++hb.probe_seq ? hb.probe_seq : ++hb.probe_seq;
 		hb.probe_tsc = now;
@@ -365,10 +378,13 @@ static bool answer_probe(struct pt_regs *regs)
 	struct orthros_shm_beat *mine = orthros_shm_beat(hb.self);
 	u32 want = READ_ONCE(mine->probe);
 
-	if (probe_off || !want || want == READ_ONCE(mine->probe_ack))
+	/* the probe goes to the beat core (ipi_apic); another core's NMI is not it */
+	if (probe_off || smp_processor_id() != beat_cpu || !want ||
+	    want == READ_ONCE(mine->probe_ack))
 		return false;
 	WRITE_ONCE(mine->probe_irqs_off, !(regs->flags & X86_EFLAGS_IF));
 	WRITE_ONCE(mine->probe_tsc, orthros_tsc());
+	WRITE_ONCE(mine->probe_timer_irqs, this_cpu_read(irq_stat.apic_timer_irqs));
 	/* the answer before its number */
 	smp_wmb();
 	WRITE_ONCE(mine->probe_ack, want);
@@ -500,7 +516,7 @@ static void declare(struct work_struct *w)
 		f.cause[sizeof(f.cause) - 1] = '\0';	/* orthros_live_check() said */
 		break;
 	default:
-		if (confirmed) {
+		if (confirmed && misses > 2) {
 			snprintf(f.cause, sizeof(f.cause),
 				 "heartbeat timeout: no beat for %u ms, its core running with interrupts off (NMI probes)",
 				 period_ms * 5 / 2);

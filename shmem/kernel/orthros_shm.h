@@ -6,6 +6,7 @@
 #ifndef ORTHROS_SHM_H
 #define ORTHROS_SHM_H
 
+#include <linux/mutex.h>
 #include <linux/types.h>
 #include "orthros_shm_abi.h"
 
@@ -68,6 +69,8 @@ void orthros_shm_set_roles(u32 active, u32 backup);
 /* The record of an OS, checked and matching its ordinal. */
 bool orthros_shm_read_os(u32 ordinal, struct orthros_shm_os *os);
 void orthros_shm_write_os(const struct orthros_shm_os *os);
+/* held across a read-modify-write of this OS's record from process context */
+extern struct mutex orthros_self_record_lock;
 void orthros_shm_set_state(u32 ordinal, u32 state);
 const char *orthros_os_state_name(u32 state);
 

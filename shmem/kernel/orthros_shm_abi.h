@@ -183,7 +183,8 @@ struct orthros_shm_beat {
 	__u64 wd_tsc;			/* its last beat */
 	char wd_check[ORTHROS_WD_CHECK_LEN];	/* what it runs, for the cause */
 	__u64 probe_tsc;		/* when it answered the last probe */
-	__u8 pad3[512 - 64 - 16 * ORTHROS_SHM_MAX_APICS - 32 - ORTHROS_WD_CHECK_LEN - 8];
+	__u64 probe_timer_irqs;		/* its beat core's local timer interrupts then */
+	__u8 pad3[512 - 64 - 16 * ORTHROS_SHM_MAX_APICS - 32 - ORTHROS_WD_CHECK_LEN - 16];
 };
 
 #define ORTHROS_CAUSE_LEN	256

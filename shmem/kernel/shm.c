@@ -23,6 +23,7 @@
 #include <linux/math64.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/orthros.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -194,6 +195,8 @@ bool orthros_shm_read_os(u32 ordinal, struct orthros_shm_os *os)
 		os->ordinal == ordinal && os->nr_apics <= ORTHROS_SHM_MAX_APICS &&
 		os->nr_ranges <= ORTHROS_SHM_MAX_RANGES && os->state < ORTHROS_OS_NR_STATES;
 }
+
+DEFINE_MUTEX(orthros_self_record_lock);
 
 void orthros_shm_write_os(const struct orthros_shm_os *os)
 {
