@@ -18,8 +18,8 @@
  * the context it interrupted had interrupts off.  Two answers at least a
  * quarter period apart (by the peer's clock), both with interrupts off, no
  * beat and no local timer interrupt of that core between them, and the
- * peer is declared failed once its beat is
- * 2.5 periods late: its timer cannot beat.  A peer that answers with
+ * peer is declared failed once its beat is 2.5 periods late: its timer
+ * cannot beat.  A peer that answers with
  * interrupts on, or does not answer (its virtual CPU not scheduled, under
  * TCG), is declared failed after the K periods only.
  *
@@ -111,8 +111,8 @@ static struct {
 	u32 probe;			/* the probe sent and not yet answered, 0: none */
 	u32 probe_seq;
 	u64 probe_tsc;			/* when it was sent */
-	u32 off_answers;		/* answers with interrupts off since its last beat */
-	u64 off_first_tsc;		/* the peer's time of the first of them */
+	bool off_first;			/* an answer with interrupts off since its last beat */
+	u64 off_first_tsc;		/* the peer's time of it */
 	u64 off_first_irqs;		/* and its timer interrupts then */
 	bool hang_confirmed;
 	u64 probes_sent, probes_answered, probes_irqs_off;
@@ -151,7 +151,7 @@ static void watch(u32 peer, const struct orthros_shm_os *os, u32 generation, u64
 	hb.declared = false;
 	hb.refused[0] = '\0';
 	hb.probe = 0;
-	hb.off_answers = 0;
+	hb.off_first = false;
 	hb.hang_confirmed = false;
 	hb.state = !peer ? ORTHROS_PEER_NONE : os->state == ORTHROS_OS_UP ?
 		ORTHROS_PEER_ALIVE : ORTHROS_PEER_BOOTING;
@@ -186,7 +186,7 @@ static void beat_ipi(void)
 			hb.last_beat_tsc = now;
 			hb.beats_seen++;
 			hb.probe = 0;		/* an answer to it would be of before this beat */
-			hb.off_answers = 0;
+			hb.off_first = false;
 			hb.hang_confirmed = false;
 			if (hb.state == ORTHROS_PEER_BOOTING) {
 				hb.state = ORTHROS_PEER_ALIVE;
@@ -198,8 +198,8 @@ static void beat_ipi(void)
 }
 
 /*
- * The peer's beat is late (since: its last beat, or when watching began):
- * probe its beat core by NMI and read the answers.  Under hb.lock.
+ * The peer's beat may be late (since: its last beat): probe its beat core
+ * by NMI and read the answers.  Under hb.lock.
  */
 static void confirm_hang(u32 peer, u64 now, u64 since)
 {
@@ -207,7 +207,7 @@ static void confirm_hang(u32 peer, u64 now, u64 since)
 	u64 answered, irqs;
 
 	if (now - since < tsc_of_ms((u64)period_ms * 3 / 2)) {
-		hb.off_answers = 0;
+		hb.off_first = false;
 		return;
 	}
 	if (hb.probe && READ_ONCE(b->probe_ack) == hb.probe) {
@@ -222,16 +222,16 @@ static void confirm_hang(u32 peer, u64 now, u64 since)
 		irqs = READ_ONCE(b->probe_timer_irqs);
 		if (READ_ONCE(b->probe_irqs_off) && READ_ONCE(b->count) == hb.last_count) {
 			hb.probes_irqs_off++;
-			if (!hb.off_answers++ || irqs != hb.off_first_irqs) {
-				/* a timer interrupt ran between the two: start again */
-				hb.off_answers = 1;
+			if (!hb.off_first || irqs != hb.off_first_irqs) {
+				/* the first, or a timer interrupt ran since it: from here */
+				hb.off_first = true;
 				hb.off_first_tsc = answered;
 				hb.off_first_irqs = irqs;
 			} else if (answered - hb.off_first_tsc >= tsc_of_ms(period_ms) / 4) {
 				hb.hang_confirmed = true;
 			}
 		} else {
-			hb.off_answers = 0;
+			hb.off_first = false;
 		}
 	}
 	/* unanswered for half a period (not scheduled, or not answering): again */
